@@ -1,0 +1,14 @@
+export { type DatabaseTarget, type DatabaseTargetFactory, databaseTargets } from './databases.ts';
+export { findTool, freePort, isCI, needs, requireTool, sleep, tempDir, waitFor } from './env.ts';
+export {
+  BX1600MI_DEV,
+  DEFAULT_NUT_USERS,
+  NUT_LAB_TOOLS,
+  NutLab,
+  type NutLabOptions,
+  type NutUser,
+  UpsmonHandle,
+} from './nut-lab.ts';
+export { createTestDatabase, postgresSkipReason, type TestDatabase } from './postgres.ts';
+export { killAll, type Spawned, spawnTracked } from './processes.ts';
+export { createTestRedis, redisSkipReason, type TestRedis } from './redis.ts';
