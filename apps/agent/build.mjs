@@ -12,6 +12,8 @@ await build({
   sourcemap: false,
   legalComments: 'none',
   // CommonJS dependencies (ws) call require(); give the ESM bundle one.
-  banner: { js: "import { createRequire as __bsCreateRequire } from 'node:module'; const require = __bsCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __bsCreateRequire } from 'node:module'; const require = __bsCreateRequire(import.meta.url);",
+  },
   logLevel: 'warning',
 });

@@ -144,11 +144,7 @@ export class NutLab {
     );
     writeFileSync(
       join(this.etc, 'upsd.users'),
-      users
-        .map((u) =>
-          [`[${u.name}]`, `  password = ${u.password}`, ...u.rights.map((r) => `  ${r}`)].join('\n'),
-        )
-        .join('\n') + '\n',
+      `${users.map((u) => [`[${u.name}]`, `  password = ${u.password}`, ...u.rights.map((r) => `  ${r}`)].join('\n')).join('\n')}\n`,
     );
     writeFileSync(join(this.etc, 'nut.conf'), 'MODE=standalone\n');
     this.fixPermissions();

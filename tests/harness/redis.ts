@@ -28,6 +28,7 @@ export async function createTestRedis(): Promise<TestRedis> {
     prefix,
     async cleanup() {
       const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
+      redis.on('error', () => {});
       try {
         await redis.connect();
         let cursor = '0';

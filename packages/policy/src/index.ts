@@ -23,4 +23,11 @@ export {
   type Ups,
 } from './plan.ts';
 export { isOnBattery, isTesting, readingFromNutVars, type UpsReading } from './reading.ts';
-export { indexPlan, type PlanError, type PlanIndex, type PlanValidation, validatePlan } from './validate.ts';
+export {
+  indexPlan,
+  type PlanError,
+  type PlanIndex,
+  type PlanValidation,
+  schemaErrors,
+  validatePlan,
+} from './validate.ts';

@@ -1,3 +1,4 @@
+import type { TSchema } from 'typebox';
 import Value from 'typebox/value';
 import { type Host, type Plan, PlanSchema } from './plan.ts';
 
@@ -16,24 +17,111 @@ export type PlanValidation = { ok: true; plan: Plan } | { ok: false; errors: Pla
 export function validatePlan(input: unknown): PlanValidation {
   const withDefaults = Value.Default(PlanSchema, Value.Clone(input));
   if (!Value.Check(PlanSchema, withDefaults)) {
-    return { ok: false, errors: schemaErrors(withDefaults) };
+    return { ok: false, errors: schemaErrors(PlanSchema, withDefaults) };
   }
   const plan = withDefaults as Plan;
   const errors = [...referenceErrors(plan), ...cycleErrors(plan)];
   return errors.length > 0 ? { ok: false, errors } : { ok: true, plan };
 }
 
-function schemaErrors(value: unknown): PlanError[] {
+type SchemaError = ReturnType<typeof Value.Errors>[number];
+
+/**
+ * Schema errors a person can act on, one per path. TypeBox reports every branch of a union; for a
+ * union of objects told apart by `type`, only the branch the value names is kept (or, when `type`
+ * names none, one error listing the allowed types).
+ */
+export function schemaErrors(schema: TSchema, value: unknown): PlanError[] {
+  let errors = [...Value.Errors(schema, value)];
+  // Unions nest (a trigger inside a host inside the plan); resolve the outermost first.
+  for (let level = 0; level < 8; level++) {
+    const groups = new Map<string, Array<{ error: SchemaError; branch: number; path: string }>>();
+    for (const error of errors) {
+      const at = unionLocation(error, level);
+      if (!at) continue;
+      const group = groups.get(at.key) ?? [];
+      group.push({ error, branch: at.branch, path: at.path });
+      groups.set(at.key, group);
+    }
+    if (groups.size === 0) break;
+    for (const group of groups.values()) {
+      const path = group[0]!.path;
+      const typeMismatch = group.filter(
+        (m) => m.error.keyword === 'const' && m.error.instancePath === `${path}/type`,
+      );
+      if (typeMismatch.length === 0) continue;
+      const mismatched = new Set(typeMismatch.map((m) => m.branch));
+      const matching = group.find((m) => !mismatched.has(m.branch))?.branch;
+      const drop = new Set(group.filter((m) => m.branch !== matching).map((m) => m.error));
+      errors = errors.filter((e) => !drop.has(e));
+      if (matching === undefined) {
+        errors.push({
+          ...typeMismatch[0]!.error,
+          message: `must be one of: ${allowedTypes(schema, typeMismatch[0]!.error, level).join(', ')}`,
+        });
+      }
+    }
+  }
+  // A union's "matches no branch" and an object's "has additional properties" say less than the
+  // error inside them that names the field.
+  errors = errors.filter(
+    (e) =>
+      (e.keyword !== 'anyOf' && e.keyword !== 'additionalProperties') ||
+      !errors.some((o) => o.instancePath.startsWith(`${e.instancePath}/`)),
+  );
   const seen = new Set<string>();
-  const errors: PlanError[] = [];
-  for (const e of Value.Errors(PlanSchema, value)) {
-    // A union reports one error per branch; the first error at a path is the useful one.
+  const out: PlanError[] = [];
+  for (const e of errors) {
     const path = e.instancePath || '/';
     if (seen.has(path)) continue;
     seen.add(path);
-    errors.push({ path, message: e.message });
+    // An additional property is checked against the schema `false`: say what that means.
+    out.push({ path, message: e.keyword === 'boolean' ? 'is not a known field' : e.message });
   }
-  return errors;
+  return out;
+}
+
+/** The `type` constants of the union an error came from, read from the schema itself (TypeBox stops reporting after a few branches). */
+function allowedTypes(schema: TSchema, error: SchemaError, level: number): string[] {
+  const segments = error.schemaPath.replace(/^#\/?/, '').split('/');
+  let index = -1;
+  for (let seen = 0; seen <= level; seen++) index = segments.indexOf('anyOf', index + 1);
+  let node: unknown = schema;
+  for (const segment of segments.slice(0, index + 1))
+    node = (node as Record<string, unknown> | undefined)?.[segment];
+  const branches = Array.isArray(node)
+    ? (node as Array<{ properties?: { type?: { const?: unknown } } }>)
+    : [];
+  return branches.map((b) => b.properties?.type?.const).filter((c): c is string => typeof c === 'string');
+}
+
+/**
+ * Where the `level`-th union on an error's schema path applies: the instance path of the union's
+ * value (derived by walking `properties`/`items` steps), which branch the error came from, and a key
+ * identifying that union at that value.
+ */
+function unionLocation(
+  error: SchemaError,
+  level: number,
+): { key: string; path: string; branch: number } | undefined {
+  const segments = error.schemaPath.replace(/^#\/?/, '').split('/');
+  let index = -1;
+  for (let seen = 0; seen <= level; seen++) {
+    index = segments.indexOf('anyOf', index + 1);
+    if (index < 0) return undefined;
+  }
+  let depth = 0;
+  for (let i = 0; i < index; i++) {
+    if (segments[i] === 'properties') {
+      depth++;
+      i++;
+    } else if (segments[i] === 'items' || segments[i] === 'additionalProperties') {
+      depth++;
+    }
+  }
+  const instance = error.instancePath.split('/').slice(1, 1 + depth);
+  const path = instance.length > 0 ? `/${instance.join('/')}` : '';
+  return { key: `${segments.slice(0, index).join('/')}@${path}`, path, branch: Number(segments[index + 1]) };
 }
 
 function referenceErrors(plan: Plan): PlanError[] {

@@ -193,6 +193,25 @@ describe('plan validation', () => {
     ]);
   });
 
+  test('reports only the union branch a value names by its type', () => {
+    const bad = (trigger: unknown) =>
+      validatePlan({
+        ups: [{ id: 'ups' }],
+        hosts: [{ id: 'a', kind: 'agent', shutdown: { triggers: [{ type: 'fsd' }, trigger] } }],
+      });
+    const v = bad({ type: 'on-battery', after: -1 });
+    assert.deepEqual(!v.ok && v.errors, [
+      { path: '/hosts/0/shutdown/triggers/1/after', message: 'must be >= 0' },
+    ]);
+    const w = bad({ type: 'lunar' });
+    assert.deepEqual(!w.ok && w.errors, [
+      {
+        path: '/hosts/0/shutdown/triggers/1/type',
+        message: 'must be one of: on-battery, charge-below, runtime-below, low-battery, fsd, comm-lost',
+      },
+    ]);
+  });
+
   test('addresses schema errors and unknown references by path', () => {
     const v = validatePlan({
       ups: [{ id: 'ups' }],

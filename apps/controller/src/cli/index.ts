@@ -1,8 +1,10 @@
 import type { CliCommand } from './command.ts';
 import { UsageError } from './command.ts';
+import { demoCommand } from './demo.ts';
+import { serveCommand } from './serve.ts';
 
 /** Every `blackstart` subcommand, in the order `blackstart help` lists them. */
-const commands: CliCommand[] = [];
+const commands: CliCommand[] = [serveCommand, demoCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -1,0 +1,142 @@
+import { randomBytes } from 'node:crypto';
+import {
+  type AgentMessage,
+  type ControllerMessage,
+  type KeyPair,
+  MAX_MESSAGE_BYTES,
+  ProtocolError,
+  parseControllerMessage,
+  signAgentToken,
+} from '@blackstart/agent-protocol';
+import type { Logger } from 'pino';
+import WebSocket from 'ws';
+
+export interface ConnectionOptions {
+  controllerUrl: string;
+  host: string;
+  keys: KeyPair;
+  log: Logger;
+  onMessage(message: ControllerMessage): void;
+  onOpen(send: (message: AgentMessage) => void): void;
+  onClose(): void;
+  /** Backoff bounds for reconnecting, in ms. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** With no ping or message from the controller for this long, the link counts as dead. */
+  livenessTimeoutMs?: number;
+}
+
+/**
+ * The agent's outbound WebSocket to the controller: authenticates with a fresh short-lived token
+ * signed by the agent's key, reconnects with exponential backoff and jitter, and treats a silent
+ * controller (no pings) as gone.
+ */
+export class ControllerConnection {
+  private socket: WebSocket | undefined;
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private livenessTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly options: ConnectionOptions) {}
+
+  get connected(): boolean {
+    return this.socket?.readyState === WebSocket.OPEN;
+  }
+
+  start(): void {
+    void this.connect();
+  }
+
+  private wsUrl(): string {
+    const url = new URL(this.options.controllerUrl);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    url.pathname = `${url.pathname.replace(/\/$/, '')}/ws/agent`;
+    return url.toString();
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    const { keys, host, log } = this.options;
+    const token = await signAgentToken(keys, {
+      host,
+      controller: this.options.controllerUrl,
+      now: Date.now(),
+      ttlSeconds: 60,
+      nonce: randomBytes(16).toString('base64url'),
+    });
+    const socket = new WebSocket(this.wsUrl(), {
+      headers: { authorization: `Bearer ${token}` },
+      maxPayload: MAX_MESSAGE_BYTES,
+      handshakeTimeout: 10_000,
+    });
+    this.socket = socket;
+    socket.on('open', () => {
+      this.attempt = 0;
+      this.touch();
+      log.info({ controller: this.options.controllerUrl }, 'connected to the controller');
+      this.options.onOpen((message) => this.send(message));
+    });
+    socket.on('ping', () => this.touch());
+    socket.on('message', (data, isBinary) => {
+      this.touch();
+      if (isBinary) return;
+      try {
+        this.options.onMessage(parseControllerMessage(data as Buffer));
+      } catch (error) {
+        if (error instanceof ProtocolError)
+          log.warn({ err: error.message }, 'malformed message from the controller');
+        else log.error({ err: error }, 'handling a controller message failed');
+      }
+    });
+    socket.on('unexpected-response', (_req, res) => {
+      log.warn({ status: res.statusCode }, 'controller refused the connection');
+      socket.terminate();
+    });
+    socket.on('error', (error) => log.debug({ err: error.message }, 'connection error'));
+    socket.on('close', () => {
+      if (this.livenessTimer) clearTimeout(this.livenessTimer);
+      if (this.socket === socket) this.socket = undefined;
+      this.options.onClose();
+      this.scheduleReconnect();
+    });
+  }
+
+  private touch(): void {
+    if (this.livenessTimer) clearTimeout(this.livenessTimer);
+    const socket = this.socket;
+    this.livenessTimer = setTimeout(() => {
+      this.options.log.warn('no heartbeat from the controller; reconnecting');
+      socket?.terminate();
+    }, this.options.livenessTimeoutMs ?? 45_000);
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped || this.reconnectTimer) return;
+    const min = this.options.minBackoffMs ?? 500;
+    const max = this.options.maxBackoffMs ?? 30_000;
+    const base = Math.min(max, min * 2 ** this.attempt++);
+    // Full jitter: many agents losing the controller together do not reconnect in lockstep.
+    const delay = Math.round(base / 2 + Math.random() * (base / 2));
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.connect().catch((error: unknown) => {
+        this.options.log.warn({ err: (error as Error).message }, 'cannot connect');
+        this.scheduleReconnect();
+      });
+    }, delay);
+  }
+
+  send(message: AgentMessage): boolean {
+    if (this.socket?.readyState !== WebSocket.OPEN) return false;
+    this.socket.send(JSON.stringify(message));
+    return true;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.livenessTimer) clearTimeout(this.livenessTimer);
+    this.socket?.close(1000, 'agent stopping');
+  }
+}

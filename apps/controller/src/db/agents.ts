@@ -1,0 +1,100 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { and, eq, gt, isNull } from 'drizzle-orm';
+import type { Database } from './client.ts';
+import { agents, enrollmentTokens } from './schema.ts';
+
+export interface EnrolledAgent {
+  host: string;
+  publicJwk: Record<string, string>;
+  keyId: string;
+  facts: Record<string, unknown>;
+  enrolledAt: Date;
+  lastSeenAt: Date | null;
+}
+
+export class EnrollmentError extends Error {
+  constructor(
+    readonly code: 'invalid-token' | 'host-mismatch' | 'host-taken',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'EnrollmentError';
+  }
+}
+
+const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+
+/** Enrollment tokens and enrolled agents. */
+export class AgentStore {
+  constructor(private readonly db: Database) {}
+
+  /** Mints a single-use token valid for `ttlSeconds`. Only its hash is stored. */
+  async mintToken(options: {
+    host?: string;
+    ttlSeconds: number;
+    now: Date;
+  }): Promise<{ token: string; expiresAt: Date }> {
+    const token = `bst_${randomBytes(24).toString('base64url')}`;
+    const expiresAt = new Date(options.now.getTime() + options.ttlSeconds * 1000);
+    await this.db
+      .insert(enrollmentTokens)
+      .values({ hash: hashToken(token), host: options.host ?? null, createdAt: options.now, expiresAt });
+    return { token, expiresAt };
+  }
+
+  /**
+   * Consumes a token and records the agent's public key, atomically: a token works once, before
+   * it expires, for the host it was minted for. Re-enrolling an existing host replaces its key.
+   */
+  async enroll(options: {
+    token: string;
+    host: string;
+    publicJwk: Record<string, string>;
+    keyId: string;
+    facts: Record<string, unknown>;
+    now: Date;
+  }): Promise<EnrolledAgent> {
+    return await this.db.transaction(async (tx) => {
+      const [claimed] = await tx
+        .update(enrollmentTokens)
+        .set({ usedAt: options.now, usedBy: options.host })
+        .where(
+          and(
+            eq(enrollmentTokens.hash, hashToken(options.token)),
+            isNull(enrollmentTokens.usedAt),
+            gt(enrollmentTokens.expiresAt, options.now),
+          ),
+        )
+        .returning();
+      if (!claimed)
+        throw new EnrollmentError('invalid-token', 'enrollment token is unknown, used or expired');
+      if (claimed.host !== null && claimed.host !== options.host) {
+        throw new EnrollmentError('host-mismatch', `token was minted for host '${claimed.host}'`);
+      }
+      const row = {
+        host: options.host,
+        publicJwk: options.publicJwk,
+        keyId: options.keyId,
+        facts: options.facts,
+        enrolledAt: options.now,
+        lastSeenAt: null,
+      };
+      await tx
+        .insert(agents)
+        .values(row)
+        .onConflictDoUpdate({
+          target: agents.host,
+          set: { publicJwk: row.publicJwk, keyId: row.keyId, facts: row.facts, enrolledAt: row.enrolledAt },
+        });
+      return row;
+    });
+  }
+
+  async list(): Promise<EnrolledAgent[]> {
+    return await this.db.select().from(agents).orderBy(agents.host);
+  }
+
+  async markSeen(host: string, at: Date): Promise<void> {
+    await this.db.update(agents).set({ lastSeenAt: at }).where(eq(agents.host, host));
+  }
+}

@@ -1,0 +1,74 @@
+import { bigint, index, jsonb, pgTable, real, text, timestamp } from 'drizzle-orm/pg-core';
+
+const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+/** One outage: from the first confirmed on-battery reading until mains is back and nothing is in flight. */
+export const outages = pgTable('outages', {
+  id: text('id').primaryKey(),
+  startedAt: at('started_at').notNull(),
+  endedAt: at('ended_at'),
+  /** averted | completed | powered-off; null while running. */
+  outcome: text('outcome'),
+  sources: jsonb('sources').$type<string[]>().notNull(),
+});
+
+/**
+ * Every event and action of an outage, in journal order. `seq` is the local journal's sequence
+ * number, so flushing the journal twice never duplicates a row.
+ */
+export const timelineEvents = pgTable(
+  'timeline_events',
+  {
+    seq: bigint('seq', { mode: 'number' }).primaryKey(),
+    outageId: text('outage_id')
+      .notNull()
+      .references(() => outages.id, { onDelete: 'cascade' }),
+    at: at('at').notNull(),
+    /** The engine event or action type: reading, shutdown-host, host-progress, power-off-ups, … */
+    kind: text('kind').notNull(),
+    host: text('host'),
+    source: text('source'),
+    data: jsonb('data').$type<Record<string, unknown>>().notNull(),
+  },
+  (t) => [index('timeline_events_outage_at').on(t.outageId, t.at)],
+);
+
+/** UPS telemetry recorded while an outage runs. */
+export const upsReadings = pgTable(
+  'ups_readings',
+  {
+    seq: bigint('seq', { mode: 'number' }).primaryKey(),
+    outageId: text('outage_id')
+      .notNull()
+      .references(() => outages.id, { onDelete: 'cascade' }),
+    source: text('source').notNull(),
+    at: at('at').notNull(),
+    status: text('status').notNull(),
+    charge: real('charge'),
+    runtime: real('runtime'),
+    load: real('load'),
+    inputVoltage: real('input_voltage'),
+  },
+  (t) => [index('ups_readings_outage_at').on(t.outageId, t.at)],
+);
+
+/** Enrolled agents and the public key each signs its session tokens with. */
+export const agents = pgTable('agents', {
+  host: text('host').primaryKey(),
+  publicJwk: jsonb('public_jwk').$type<Record<string, string>>().notNull(),
+  keyId: text('key_id').notNull(),
+  facts: jsonb('facts').$type<Record<string, unknown>>().notNull(),
+  enrolledAt: at('enrolled_at').notNull(),
+  lastSeenAt: at('last_seen_at'),
+});
+
+/** Single-use, expiring enrollment tokens. Only the SHA-256 of a token is stored. */
+export const enrollmentTokens = pgTable('enrollment_tokens', {
+  hash: text('hash').primaryKey(),
+  /** The host id the token is for; null lets the agent choose its id. */
+  host: text('host'),
+  createdAt: at('created_at').notNull(),
+  expiresAt: at('expires_at').notNull(),
+  usedAt: at('used_at'),
+  usedBy: text('used_by'),
+});

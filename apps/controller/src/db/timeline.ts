@@ -1,0 +1,223 @@
+import { and, asc, desc, eq, sql } from 'drizzle-orm';
+import type { JournalRecord, RecordedReading } from '../runtime/journal.ts';
+import type { Database } from './client.ts';
+import { outages, timelineEvents, upsReadings } from './schema.ts';
+
+export interface OutageSummary {
+  id: string;
+  startedAt: string;
+  endedAt: string | null;
+  outcome: string | null;
+  sources: string[];
+}
+
+export interface TimelineEntry {
+  seq: number;
+  at: string;
+  kind: string;
+  host: string | null;
+  source: string | null;
+  data: Record<string, unknown>;
+}
+
+export interface TelemetryPoint {
+  source: string;
+  at: string;
+  status: string;
+  charge: number | null;
+  runtime: number | null;
+  load: number | null;
+  inputVoltage: number | null;
+}
+
+export interface OutageTimeline extends OutageSummary {
+  events: TimelineEntry[];
+  readings: TelemetryPoint[];
+}
+
+type TimelineRow = typeof timelineEvents.$inferInsert;
+type ReadingRow = typeof upsReadings.$inferInsert;
+
+/** Outages and their timelines in the database, written from the journal and read by the API. */
+export class TimelineStore {
+  constructor(private readonly db: Database) {}
+
+  /**
+   * Writes journal records idempotently (keyed by journal sequence number) in one transaction.
+   * Records that belong to no outage are not stored.
+   */
+  async write(records: readonly JournalRecord[]): Promise<void> {
+    const started: Array<typeof outages.$inferInsert> = [];
+    const ended: Array<{ id: string; at: Date; outcome: string }> = [];
+    const events: TimelineRow[] = [];
+    const readings: ReadingRow[] = [];
+    const addReading = (outageId: string, r: RecordedReading) => {
+      readings.push({
+        seq: r.seq,
+        outageId,
+        source: r.source,
+        at: new Date(r.at),
+        status: r.reading.status.join(' '),
+        charge: r.reading.charge ?? null,
+        runtime: r.reading.runtime ?? null,
+        load: r.reading.load ?? null,
+        inputVoltage: r.reading.inputVoltage ?? null,
+      });
+      if (r.statusChanged) {
+        events.push({
+          seq: r.seq,
+          outageId,
+          at: new Date(r.at),
+          kind: 'ups-status',
+          source: r.source,
+          host: null,
+          data: { status: r.reading.status.join(' '), charge: r.reading.charge, runtime: r.reading.runtime },
+        });
+      }
+    };
+
+    for (const record of records) {
+      switch (record.kind) {
+        case 'snapshot':
+          break;
+        case 'backfill':
+          for (const r of record.readings) addReading(record.outage, r);
+          break;
+        case 'event': {
+          if (!record.outage) break;
+          const { event } = record;
+          if (event.type === 'reading') {
+            addReading(record.outage, {
+              seq: record.seq,
+              at: record.at,
+              source: event.source,
+              reading: event.reading,
+              statusChanged: record.statusChanged === true,
+            });
+          } else if (event.type === 'host-progress') {
+            events.push({
+              seq: record.seq,
+              outageId: record.outage,
+              at: new Date(record.at),
+              kind: 'host-progress',
+              host: event.host,
+              source: null,
+              data: { ...event },
+            });
+          } else if (event.type === 'source-lost') {
+            events.push({
+              seq: record.seq,
+              outageId: record.outage,
+              at: new Date(record.at),
+              kind: 'source-lost',
+              host: null,
+              source: event.source,
+              data: { ...event },
+            });
+          }
+          break;
+        }
+        case 'action': {
+          const { action } = record;
+          if (action.type === 'outage-started')
+            started.push({ id: action.outage, startedAt: new Date(record.at), sources: action.sources });
+          if (action.type === 'outage-ended')
+            ended.push({ id: action.outage, at: new Date(record.at), outcome: action.outcome });
+          const host = 'host' in action ? action.host : null;
+          const source = 'source' in action ? action.source : null;
+          events.push({
+            seq: record.seq,
+            outageId: action.outage,
+            at: new Date(record.at),
+            kind: action.type,
+            host,
+            source,
+            data: { ...action },
+          });
+          break;
+        }
+        case 'note':
+          if (!record.outage) break;
+          events.push({
+            seq: record.seq,
+            outageId: record.outage,
+            at: new Date(record.at),
+            kind: 'note',
+            host: record.host ?? null,
+            source: record.source ?? null,
+            data: { message: record.message, ...record.data },
+          });
+          break;
+      }
+    }
+    if (started.length + ended.length + events.length + readings.length === 0) return;
+    await this.db.transaction(async (tx) => {
+      if (started.length > 0) await tx.insert(outages).values(started).onConflictDoNothing();
+      for (const chunk of chunks(events, 500))
+        await tx.insert(timelineEvents).values(chunk).onConflictDoNothing();
+      for (const chunk of chunks(readings, 500))
+        await tx.insert(upsReadings).values(chunk).onConflictDoNothing();
+      for (const e of ended)
+        await tx.update(outages).set({ endedAt: e.at, outcome: e.outcome }).where(eq(outages.id, e.id));
+    });
+  }
+
+  async listOutages(limit = 100): Promise<OutageSummary[]> {
+    const rows = await this.db.select().from(outages).orderBy(desc(outages.startedAt)).limit(limit);
+    return rows.map(summary);
+  }
+
+  async timeline(id: string): Promise<OutageTimeline | undefined> {
+    const [row] = await this.db.select().from(outages).where(eq(outages.id, id));
+    if (!row) return undefined;
+    const events = await this.db
+      .select()
+      .from(timelineEvents)
+      .where(eq(timelineEvents.outageId, id))
+      .orderBy(asc(timelineEvents.seq));
+    const readings = await this.db
+      .select()
+      .from(upsReadings)
+      .where(and(eq(upsReadings.outageId, id)))
+      .orderBy(asc(upsReadings.seq));
+    return {
+      ...summary(row),
+      events: events.map((e) => ({
+        seq: e.seq,
+        at: e.at.toISOString(),
+        kind: e.kind,
+        host: e.host,
+        source: e.source,
+        data: e.data,
+      })),
+      readings: readings.map((r) => ({
+        source: r.source,
+        at: r.at.toISOString(),
+        status: r.status,
+        charge: r.charge,
+        runtime: r.runtime,
+        load: r.load,
+        inputVoltage: r.inputVoltage,
+      })),
+    };
+  }
+
+  /** A cheap round trip used by the health endpoint. */
+  async ping(): Promise<void> {
+    await this.db.execute(sql`select 1`);
+  }
+}
+
+function summary(row: typeof outages.$inferSelect): OutageSummary {
+  return {
+    id: row.id,
+    startedAt: row.startedAt.toISOString(),
+    endedAt: row.endedAt?.toISOString() ?? null,
+    outcome: row.outcome,
+    sources: row.sources,
+  };
+}
+
+function* chunks<T>(items: T[], size: number): Generator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}

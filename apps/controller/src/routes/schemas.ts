@@ -1,0 +1,75 @@
+import Type from 'typebox';
+
+export const HostId = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' });
+
+export const ErrorResponse = Type.Object({ error: Type.String(), message: Type.Optional(Type.String()) });
+
+export const HealthResponse = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
+  version: Type.String(),
+  controller: Type.String(),
+  database: Type.Object({ kind: Type.String(), reachable: Type.Boolean() }),
+  queue: Type.String(),
+  agents: Type.Object({ connected: Type.Array(Type.String()) }),
+  outage: Type.Union([Type.String(), Type.Null()]),
+  journal: Type.Object({ lastSeq: Type.Number(), pendingFlush: Type.Number() }),
+});
+
+export const OutageSummary = Type.Object({
+  id: Type.String(),
+  startedAt: Type.String(),
+  endedAt: Type.Union([Type.String(), Type.Null()]),
+  outcome: Type.Union([Type.String(), Type.Null()]),
+  sources: Type.Array(Type.String()),
+});
+
+export const OutageList = Type.Object({ outages: Type.Array(OutageSummary) });
+
+export const OutageTimeline = Type.Object({
+  ...OutageSummary.properties,
+  events: Type.Array(
+    Type.Object({
+      seq: Type.Number(),
+      at: Type.String(),
+      kind: Type.String(),
+      host: Type.Union([Type.String(), Type.Null()]),
+      source: Type.Union([Type.String(), Type.Null()]),
+      data: Type.Record(Type.String(), Type.Unknown()),
+    }),
+  ),
+  readings: Type.Array(
+    Type.Object({
+      source: Type.String(),
+      at: Type.String(),
+      status: Type.String(),
+      charge: Type.Union([Type.Number(), Type.Null()]),
+      runtime: Type.Union([Type.Number(), Type.Null()]),
+      load: Type.Union([Type.Number(), Type.Null()]),
+      inputVoltage: Type.Union([Type.Number(), Type.Null()]),
+    }),
+  ),
+});
+
+export const EnrollRequest = Type.Object(
+  {
+    token: Type.String({ minLength: 8, maxLength: 256 }),
+    host: HostId,
+    publicJwk: Type.Object(
+      {
+        kty: Type.Literal('OKP'),
+        crv: Type.Literal('Ed25519'),
+        x: Type.String({ minLength: 43, maxLength: 43 }),
+      },
+      { additionalProperties: false },
+    ),
+    facts: Type.Record(Type.String(), Type.Unknown(), { maxProperties: 32 }),
+  },
+  { additionalProperties: false },
+);
+
+export const EnrollResponse = Type.Object({
+  controller: Type.String(),
+  host: Type.String(),
+  /** The controller's command-signing key; the agent checks it against the thumbprint it was given at install. */
+  controllerKey: Type.Object({ kty: Type.String(), crv: Type.String(), x: Type.String() }),
+});
