@@ -87,7 +87,7 @@ export const INDEX_NODE_BASE = 0x00ff0000;
 export const isIndexNode = (node: number): boolean =>
   (node & 0xffff0000) >>> 0 === INDEX_NODE_BASE && node <= 0x00ff00ff;
 
-const MAX_FIELDS = 65_536;
+const MAX_FIELDS = 8192;
 const MAX_REPORT_BITS = 1 << 20;
 const MAX_COLLECTION_DEPTH = 64;
 const MAX_ARRAY_USAGES = 4096;
@@ -454,54 +454,52 @@ export function parseReportDescriptor(bytes: Uint8Array, options: ParseOptions =
     }
     if (size === 0 && count > 0 && !padding) warn(item, 'Report Size 0: fields skipped');
 
-    for (let slot = 0; slot < count; slot++) {
-      if (!padding && size > 0) {
-        if (fields.length >= MAX_FIELDS) {
-          if (!fieldLimitWarned) warn(item, `more than ${MAX_FIELDS} fields; the rest are ignored`);
-          fieldLimitWarned = true;
-        } else {
-          let usage: number;
-          let usageRepeated = false;
-          if (arrayUsages) usage = arrayUsages[0] ?? 0;
-          else {
-            const next = locals.take();
-            if (next === undefined) {
-              usage = locals.last ?? 0;
-              usageRepeated = true;
-            } else usage = next;
-          }
-          const collectionPath = [...path];
-          fields.push({
-            index: fields.length,
-            kind,
-            reportId: globals.reportId,
-            bitOffset: offset,
-            bitSize: size,
-            flags,
-            constant: (flags & 0x01) !== 0,
-            variable,
-            relative: (flags & 0x04) !== 0,
-            nullState: (flags & 0x40) !== 0,
-            volatile: (flags & 0x80) !== 0,
-            usage,
-            ...(arrayUsages && { arrayUsages }),
-            usageRepeated,
-            collectionPath,
-            path: [...collectionPath, usage],
-            logicalMinimum: globals.logicalMinimum,
-            logicalMaximum,
-            assumedLogicalMaximum,
-            physicalMinimum: globals.physicalMinimum,
-            physicalMaximum,
-            unit: globals.unit,
-            unitExponent: globals.unitExponent,
-            stringIndex: locals.stringIndex,
-            designatorIndex: locals.designatorIndex,
-          });
-        }
-      }
-      offset += size;
+    const capacity = padding || size === 0 ? 0 : Math.min(count, MAX_FIELDS - fields.length);
+    if (!padding && size > 0 && capacity < count && !fieldLimitWarned) {
+      warn(item, `more than ${MAX_FIELDS} fields; the rest are ignored`);
+      fieldLimitWarned = true;
     }
+    const collectionPath = capacity > 0 ? [...path] : [];
+    for (let slot = 0; slot < capacity; slot++) {
+      let usage: number;
+      let usageRepeated = false;
+      if (arrayUsages) usage = arrayUsages[0] ?? 0;
+      else {
+        const next = locals.take();
+        if (next === undefined) {
+          usage = locals.last ?? 0;
+          usageRepeated = true;
+        } else usage = next;
+      }
+      fields.push({
+        index: fields.length,
+        kind,
+        reportId: globals.reportId,
+        bitOffset: offset + slot * size,
+        bitSize: size,
+        flags,
+        constant: (flags & 0x01) !== 0,
+        variable,
+        relative: (flags & 0x04) !== 0,
+        nullState: (flags & 0x40) !== 0,
+        volatile: (flags & 0x80) !== 0,
+        usage,
+        ...(arrayUsages && { arrayUsages }),
+        usageRepeated,
+        collectionPath,
+        path: [...collectionPath, usage],
+        logicalMinimum: globals.logicalMinimum,
+        logicalMaximum,
+        assumedLogicalMaximum,
+        physicalMinimum: globals.physicalMinimum,
+        physicalMaximum,
+        unit: globals.unit,
+        unitExponent: globals.unitExponent,
+        stringIndex: locals.stringIndex,
+        designatorIndex: locals.designatorIndex,
+      });
+    }
+    offset += size * count;
     offsets.set(key, offset);
     locals = new LocalState();
   }

@@ -2,7 +2,8 @@
 
 /**
  * printf("%.Nf"): correctly rounded like C, including round-half-to-even on exact binary ties
- * (`%.0f` of 2.5 is "2"), where Number#toFixed would round up.
+ * (`%.0f` of 2.5 is "2"), where Number#toFixed would round up. Unlike C, a value that rounds to
+ * zero prints without a minus sign ("0.0", not "-0.0").
  */
 export function formatFixed(value: number, decimals: number): string {
   if (!Number.isFinite(value)) return String(value);

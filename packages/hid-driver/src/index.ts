@@ -120,6 +120,7 @@ export {
   POWER_DEVICE_PAGE,
   pageName,
   STANDARD_NAMES,
+  STANDARD_TABLES,
   UsageNames,
   type UsageTable,
 } from './usages.ts';

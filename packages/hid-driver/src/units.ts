@@ -44,7 +44,7 @@ export function decodeUnit(code: number): DecodedUnit {
 export function siExponentOffset(code: number): number {
   const unit = decodeUnit(code);
   if (unit.system !== 1) return 0;
-  return -2 * unit.length - 3 * unit.mass;
+  return -(2 * unit.length + 3 * unit.mass) || 0; // `|| 0` avoids −0
 }
 
 /** Named units a UPS uses (codes from the HID Power Device Class tables). */

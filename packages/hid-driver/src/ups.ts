@@ -283,7 +283,8 @@ export class HidUps extends EventEmitter<HidUpsEvents> {
         this.checkGone(error);
         throw error;
       }
-      await this.poll('quick', 'command').catch((error) => this.checkGone(error));
+      // Like NUT, re-read everything after a write: the command may change any variable.
+      await this.poll('full', 'command').catch((error) => this.checkGone(error));
     });
   }
 
