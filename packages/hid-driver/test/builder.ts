@@ -154,7 +154,6 @@ export class UpsBuilder {
   readonly d = new DescriptorBuilder();
   private readonly placed: Placed[] = [];
   private readonly offsets = new Map<string, number>();
-  private readonly lengths = new Map<string, number>();
 
   collection(page: number, usage: number, type: number, body: (b: this) => void): this {
     this.d.usagePage(page).usage(usage);

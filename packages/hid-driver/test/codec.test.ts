@@ -91,11 +91,9 @@ describe('bit extraction (NUT getvaluetest.c reference vectors)', () => {
           assert.equal(readBits(buf, offset, size), value % 2 ** size);
           const before = readBits(initial, 0, offset);
           assert.equal(readBits(buf, 0, offset), before);
-          const afterStart = offset + size;
-          assert.equal(
-            readBits(buf, afterStart, 64 - afterStart > 32 ? 32 : 64 - afterStart),
-            readBits(initial, afterStart, 64 - afterStart > 32 ? 32 : 64 - afterStart),
-          );
+          const after = offset + size;
+          const rest = Math.min(32, 64 - after);
+          assert.equal(readBits(buf, after, rest), readBits(initial, after, rest));
         },
       ),
       { numRuns: 300 },
