@@ -5,7 +5,8 @@
  * HID paths, because vendors put the same quantity in different collections; the first row whose
  * path exists in the device's descriptor wins (a Feature field is preferred, an Input-only field is
  * used when nothing else exists — its value then arrives with interrupt reports only). Status rows
- * are different: every status row whose path exists contributes, later rows overriding earlier ones.
+ * are different: every status row whose path exists contributes, later rows overriding earlier ones
+ * (see `mergeTables`).
  * Path lookup is case-insensitive.
  */
 import type { HidField, ReportDescriptor } from './descriptor.ts';
@@ -361,11 +362,15 @@ export const GENERIC_TABLE: MappingTable = {
   ],
 };
 
-/** Vendor rows first, generic rows after: first match wins. */
+/**
+ * Combines tables given most specific first (vendor, then generic). Variables and commands keep
+ * that order — the first existing path wins — while status rows are applied in reverse, so a
+ * vendor's status row is applied after, and overrides, a generic one for the same condition.
+ */
 export function mergeTables(...tables: MappingTable[]): MappingTable {
   return {
     variables: tables.flatMap((t) => t.variables),
-    status: tables.flatMap((t) => t.status),
+    status: [...tables].reverse().flatMap((t) => t.status),
     commands: tables.flatMap((t) => t.commands),
   };
 }

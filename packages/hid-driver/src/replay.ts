@@ -29,6 +29,8 @@ export class ReplayDevice {
   readonly descriptor: Uint8Array;
   /** Every SET_REPORT(Feature) the driver sent, in order. */
   readonly writes: Uint8Array[] = [];
+  /** When each write arrived (performance.now() milliseconds). */
+  readonly writeTimes: number[] = [];
   /** Every GET_REPORT(Feature) the driver asked for: report ID and buffer length. */
   readonly reads: Array<{ reportId: number; length: number }> = [];
   private readonly features = new Map<number, Uint8Array>();
@@ -122,6 +124,7 @@ export class ReplayDevice {
   /** @internal */
   write(data: Uint8Array): number {
     this.writes.push(Uint8Array.from(data));
+    this.writeTimes.push(performance.now());
     this.features.set(data[0]!, Uint8Array.from(data));
     return data.length;
   }

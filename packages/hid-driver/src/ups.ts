@@ -298,6 +298,7 @@ export class HidUps extends EventEmitter<HidUpsEvents> {
         if (this.setup.quirks.skipReportIds.includes(id)) continue;
         const payload = await this.readFeature(id).catch((error: unknown) => {
           this.checkGone(error);
+          this.emit('warning', `${this.description}: ${(error as Error).message}`);
           return undefined;
         });
         if (payload) payloads.set(id, payload);

@@ -237,7 +237,7 @@ export function cyberPower(options: CyberPowerOptions = {}): UpsBuilder {
         page: POWER,
         usage: 0x57,
         bits: 16,
-        logical: [-1, 32767],
+        logical: [-32768, 32767],
         unit: second,
         value: -60,
       });
@@ -247,7 +247,7 @@ export function cyberPower(options: CyberPowerOptions = {}): UpsBuilder {
         page: POWER,
         usage: 0x56,
         bits: 16,
-        logical: [-1, 32767],
+        logical: [-32768, 32767],
         unit: second,
         value: -60,
       });
