@@ -36,6 +36,7 @@ export class ReplayDevice {
   private readonly features = new Map<number, Uint8Array>();
   private readonly open = new Set<ReplayTransport>();
   private pluggedIn = true;
+  private stalled = false;
 
   constructor(
     readonly fixture: HidFixture,
@@ -69,6 +70,11 @@ export class ReplayDevice {
 
   replug(): void {
     this.pluggedIn = true;
+  }
+
+  /** The device hangs (still enumerated, nothing answers) until `stall(false)`. */
+  stall(on = true): void {
+    this.stalled = on;
   }
 
   /** Delivers an interrupt-IN report to every open transport now. */
@@ -110,6 +116,8 @@ export class ReplayDevice {
   /** @internal */
   read(reportId: number, length: number): Uint8Array {
     this.reads.push({ reportId, length });
+    if (this.stalled)
+      throw new HidIoError(`report 0x${reportId.toString(16)}: timed out (the device does not answer)`);
     const bytes = this.features.get(reportId);
     if (!bytes)
       throw new HidIoError(`report 0x${reportId.toString(16)}: the device does not answer (not recorded)`);
