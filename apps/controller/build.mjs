@@ -15,7 +15,9 @@ await build({
   legalComments: 'none',
   // node-hid is a native addon loaded from its own package; it stays in node_modules.
   external: ['node-hid'],
-  banner: { js: "import { createRequire as __bsCreateRequire } from 'node:module'; const require = __bsCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __bsCreateRequire } from 'node:module'; const require = __bsCreateRequire(import.meta.url);",
+  },
   logLevel: 'warning',
 });
 if (existsSync('drizzle')) cpSync('drizzle', 'dist/drizzle', { recursive: true });

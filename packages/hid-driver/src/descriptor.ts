@@ -417,7 +417,10 @@ export function parseReportDescriptor(bytes: Uint8Array, options: ParseOptions =
     const size = globals.reportSize;
     let count = globals.reportCount;
     if (size * count + offset > MAX_REPORT_BITS) {
-      warn(item, `report ${globals.reportId} would exceed ${MAX_REPORT_BITS} bits; item truncated`);
+      warn(
+        item,
+        `report 0x${globals.reportId.toString(16).padStart(2, '0')} would exceed ${MAX_REPORT_BITS} bits; item truncated`,
+      );
       count = size === 0 ? 0 : Math.max(0, Math.floor((MAX_REPORT_BITS - offset) / size));
     }
 
@@ -427,7 +430,7 @@ export function parseReportDescriptor(bytes: Uint8Array, options: ParseOptions =
       logicalMaximum = globals.logicalMaximumUnsigned;
       assumedLogicalMaximum = true;
       warnings.push(
-        `report ${globals.reportId} (${kind}): Logical Maximum ${globals.logicalMaximum} is below Logical Minimum ${globals.logicalMinimum}; read as ${logicalMaximum}`,
+        `report 0x${globals.reportId.toString(16).padStart(2, '0')} (${kind}): Logical Maximum ${globals.logicalMaximum} is below Logical Minimum ${globals.logicalMinimum}; read as ${logicalMaximum}`,
       );
     }
     let physicalMaximum = globals.physicalMaximum;

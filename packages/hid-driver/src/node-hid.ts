@@ -35,10 +35,14 @@ export function loadNodeHid(): Promise<NodeHidModule> {
     (mod) => ((mod as unknown as { default?: NodeHidModule }).default ?? mod) as NodeHidModule,
     (error: unknown) => {
       nodeHid = undefined;
-      throw new HidUnavailableError(
-        `node-hid cannot be loaded (${(error as Error).message}); on Debian install libusb-1.0-0 and libudev1`,
-        { cause: error },
-      );
+      const code = (error as NodeJS.ErrnoException).code;
+      const hint =
+        code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
+          ? 'the node-hid package is not installed where this program runs (npm install node-hid@3)'
+          : 'its native library failed to load; on Debian install libusb-1.0-0 and libudev1';
+      throw new HidUnavailableError(`node-hid cannot be loaded: ${hint} (${(error as Error).message})`, {
+        cause: error,
+      });
     },
   );
   return nodeHid;
