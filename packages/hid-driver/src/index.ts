@@ -75,6 +75,8 @@ export {
   type ProfileId,
   parseApcProduct,
   profileFor,
+  UPS_USB_IDS,
+  type UpsUsbId,
   type VendorProfile,
 } from './profiles.ts';
 export { QUIRK_DEFAULTS, QUIRK_NAMES, type QuirkSwitches } from './quirks.ts';

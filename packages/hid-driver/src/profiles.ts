@@ -97,9 +97,42 @@ function noFix(descriptor: ReportDescriptor): DescriptorFix {
 }
 
 // ---------------------------------------------------------------------------------------------
-// APC
+// USB IDs the vendor profiles claim (deploy/udev/70-blackstart-ups.rules grants access to these)
 
-const APC_VENDOR = 0x051d;
+export interface UpsUsbId {
+  vendorId: number;
+  /** Undefined: every product of the vendor. */
+  productId?: number;
+  profile: Exclude<ProfileId, 'generic'>;
+  brand: string;
+}
+
+export const UPS_USB_IDS: readonly UpsUsbId[] = [
+  { vendorId: 0x051d, profile: 'apc', brand: 'APC' },
+  { vendorId: 0x0764, productId: 0x0005, profile: 'cyberpower', brand: 'CyberPower' },
+  { vendorId: 0x0764, productId: 0x0501, profile: 'cyberpower', brand: 'CyberPower' },
+  { vendorId: 0x0764, productId: 0x0601, profile: 'cyberpower', brand: 'CyberPower' },
+  { vendorId: 0x0483, productId: 0xa430, profile: 'cyberpower', brand: 'Cyber Energy (built by CyberPower)' },
+  { vendorId: 0x0463, profile: 'eaton', brand: 'Eaton / MGE UPS Systems' },
+  { vendorId: 0x047c, productId: 0xffff, profile: 'eaton', brand: 'Dell (built by Eaton)' },
+  { vendorId: 0x0592, productId: 0x0004, profile: 'eaton', brand: 'Powerware (Eaton)' },
+  { vendorId: 0x03f0, productId: 0x1fe5, profile: 'eaton', brand: 'HP (built by Eaton)' },
+  { vendorId: 0x03f0, productId: 0x1fe6, profile: 'eaton', brand: 'HP (built by Eaton)' },
+  { vendorId: 0x03f0, productId: 0x1fe7, profile: 'eaton', brand: 'HP (built by Eaton)' },
+  { vendorId: 0x03f0, productId: 0x1fe8, profile: 'eaton', brand: 'HP (built by Eaton)' },
+];
+
+function claimedBy(profile: ProfileId, d: Pick<HidDeviceInfo, 'vendorId' | 'productId'>): boolean {
+  return UPS_USB_IDS.some(
+    (id) =>
+      id.profile === profile &&
+      id.vendorId === d.vendorId &&
+      (id.productId === undefined || id.productId === d.productId),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// APC
 
 /** APCLineFailCause values (from apcupsd's documentation of the Back-UPS line-fail register). */
 const APC_VOLTAGE_CAUSES: Record<number, boolean> = {
@@ -185,7 +218,7 @@ export const APC_PROFILE: VendorProfile = {
   table: mergeTables(APC_TABLE, GENERIC_TABLE),
   offDelay: 20,
   onDelay: 30,
-  claims: (d) => d.vendorId === APC_VENDOR,
+  claims: (d) => claimedBy('apc', d),
   quirkDefaults(device) {
     const product = device.product ?? '';
     return {
@@ -230,7 +263,6 @@ export const APC_PROFILE: VendorProfile = {
 // CyberPower
 
 const CPS_VENDOR = 0x0764;
-const CPS_PRODUCTS = [0x0005, 0x0501, 0x0601];
 const CPS_VOLTAGE_LOGICAL_MAXIMUM = 511;
 const CPS_NOMINAL_POWER_LOGICAL_MAXIMUM = 2048;
 
@@ -272,9 +304,7 @@ export const CYBERPOWER_PROFILE: VendorProfile = {
   // CyberPower rounds delays down to whole minutes.
   offDelay: 60,
   onDelay: 120,
-  claims: (d) =>
-    (d.vendorId === CPS_VENDOR && CPS_PRODUCTS.includes(d.productId)) ||
-    (d.vendorId === 0x0483 && d.productId === 0xa430),
+  claims: (d) => claimedBy('cyberpower', d),
   quirkDefaults: () => ({ cyberPowerScaling: true }),
   fixDescriptor(descriptor, device) {
     if (device.vendorId !== CPS_VENDOR || (device.productId !== 0x0501 && device.productId !== 0x0601)) {
@@ -339,16 +369,6 @@ export const CYBERPOWER_PROFILE: VendorProfile = {
 
 // ---------------------------------------------------------------------------------------------
 // Eaton / MGE (and Dell, HP, Powerware units built by Eaton)
-
-const EATON_IDS: Array<[number, number | undefined]> = [
-  [0x0463, undefined], // MGE UPS Systems / Eaton
-  [0x047c, 0xffff], // Dell
-  [0x0592, 0x0004], // Powerware
-  [0x03f0, 0x1fe5], // HP
-  [0x03f0, 0x1fe6],
-  [0x03f0, 0x1fe7],
-  [0x03f0, 0x1fe8],
-];
 
 const EATON_TABLE: MappingTable = {
   variables: [
@@ -458,8 +478,7 @@ export const EATON_PROFILE: VendorProfile = {
   table: mergeTables(EATON_TABLE, GENERIC_TABLE),
   offDelay: 20,
   onDelay: 30,
-  claims: (d) =>
-    EATON_IDS.some(([vid, pid]) => d.vendorId === vid && (pid === undefined || d.productId === pid)),
+  claims: (d) => claimedBy('eaton', d),
   quirkDefaults: (device) => ({
     skipReportIds: device.vendorId === 0x0463 || device.vendorId === 0x047c ? [254, 255] : [],
     chargingAtFullIsFloat: true,
