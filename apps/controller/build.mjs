@@ -1,9 +1,6 @@
 // Bundles the controller into dist/blackstart.mjs. What cannot live inside a JS bundle is copied
-// beside it: the SQL migrations, PGlite's WebAssembly and data files, and the agent bundle that the
-// demo runs (and that the controller serves to hosts).
-import { copyFileSync, cpSync, existsSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+// beside it: the SQL migrations and the agent bundle it serves to hosts.
+import { cpSync, existsSync, mkdirSync } from 'node:fs';
 import { build } from 'esbuild';
 
 mkdirSync('dist', { recursive: true });
@@ -18,19 +15,7 @@ await build({
   legalComments: 'none',
   // node-hid is a native addon loaded from its own package; it stays in node_modules.
   external: ['node-hid'],
-  banner: {
-    js: "import { createRequire as __bsCreateRequire } from 'node:module'; const require = __bsCreateRequire(import.meta.url);",
-  },
+  banner: { js: "import { createRequire as __bsCreateRequire } from 'node:module'; const require = __bsCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 });
-
-cpSync('drizzle', 'dist/drizzle', { recursive: true });
-
-// PGlite loads these with new URL('./<file>', import.meta.url): beside the bundle they are found.
-const pgliteDist = dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'));
-for (const file of ['pglite.wasm', 'pglite.data', 'initdb.wasm'])
-  copyFileSync(join(pgliteDist, file), join('dist', file));
-
-const agentBundle = '../agent/dist/blackstart-agent.mjs';
-if (!existsSync(agentBundle)) throw new Error('build the agent first (pnpm build builds both in order)');
-copyFileSync(agentBundle, 'dist/blackstart-agent.mjs');
+if (existsSync('drizzle')) cpSync('drizzle', 'dist/drizzle', { recursive: true });
