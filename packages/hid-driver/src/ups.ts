@@ -296,12 +296,12 @@ export class HidUps extends EventEmitter<HidUpsEvents> {
       const payloads = new Map<number, Uint8Array>();
       for (const id of descriptor.reportIds('feature')) {
         if (this.setup.quirks.skipReportIds.includes(id)) continue;
-        const payload = await this.readFeature(id).catch((error: unknown) => {
-          this.checkGone(error);
+        try {
+          payloads.set(id, await this.readFeature(id));
+        } catch (error) {
+          if (error instanceof HidIoError && error.gone) throw this.lostDuringIo(error);
           this.emit('warning', `${this.description}: ${(error as Error).message}`);
-          return undefined;
-        });
-        if (payload) payloads.set(id, payload);
+        }
       }
       const out: ExploredField[] = [];
       for (const field of descriptor.fields) {
@@ -466,12 +466,11 @@ export class HidUps extends EventEmitter<HidUpsEvents> {
   /** Reads the mapped feature reports and updates variables and status. */
   private async poll(kind: 'quick' | 'full', source: UpdateSource): Promise<void> {
     const { mapping, quirks } = this.setup;
-    const wanted = new Map<number, HidField[]>();
+    // Input-only fields cannot be polled (node-hid has no GET_REPORT(Input)); interrupts fill them.
+    const wanted = new Set<number>();
     const want = (field: HidField) => {
-      if (field.kind !== 'feature' || quirks.skipReportIds.includes(field.reportId)) return;
-      const list = wanted.get(field.reportId) ?? [];
-      list.push(field);
-      wanted.set(field.reportId, list);
+      if (field.kind === 'feature' && !quirks.skipReportIds.includes(field.reportId))
+        wanted.add(field.reportId);
     };
     for (const v of mapping.variables.values()) if (kind === 'full' || v.rule.quick) want(v.field);
     for (const s of mapping.status) want(s.field);
@@ -479,7 +478,7 @@ export class HidUps extends EventEmitter<HidUpsEvents> {
     const payloads = new Map<number, Uint8Array>();
     let failures = 0;
     let lastError: unknown;
-    for (const id of [...wanted.keys()].sort((a, b) => a - b)) {
+    for (const id of [...wanted].sort((a, b) => a - b)) {
       try {
         payloads.set(id, await this.readFeature(id));
       } catch (error) {
@@ -525,7 +524,7 @@ export class HidUps extends EventEmitter<HidUpsEvents> {
   }
 
   private applyVariables(updates: Array<[ResolvedVariable, Uint8Array]>): void {
-    // Quantities first, so vendor corrections that compare against another variable see it.
+    // Rows without a vendor correction first: a correction may compare against another variable.
     const ordered = [...updates].sort(
       (a, b) => Number(hasAdjustment(a[0].rule.convert)) - Number(hasAdjustment(b[0].rule.convert)),
     );
@@ -687,10 +686,21 @@ export class HidUps extends EventEmitter<HidUpsEvents> {
         return this.writeCommand(this.resolvedCommand('load.on.delay'), 0);
       case 'shutdown.return':
         if (commands.has('load.on.delay') && commands.has('load.off.delay')) {
+          const off = argument ?? offDelay;
+          // The startup delay must outlast the shutdown delay, or some units switch the output
+          // back on before the shutdown and then stay off for good (NUT requires ondelay > offdelay).
+          let on = onDelay;
+          if (on <= off) {
+            on = off + Math.max(1, profile.onDelay - profile.offDelay);
+            this.emit(
+              'warning',
+              `${this.description}: shutdown.return: startup delay ${onDelay} s is not longer than the shutdown delay ${off} s; using ${on} s`,
+            );
+          }
           await this.setAutoStart(1);
-          await this.writeCommand(this.resolvedCommand('load.on.delay'), onDelay);
+          await this.writeCommand(this.resolvedCommand('load.on.delay'), on);
           await sleep(DELAY_BETWEEN_COMMANDS_MS);
-          return this.writeCommand(this.resolvedCommand('load.off.delay'), argument ?? offDelay);
+          return this.writeCommand(this.resolvedCommand('load.off.delay'), off);
         }
         // APC Back-UPS without startup delay: "reboot" turns the output off after the delay and
         // back on once mains is present, which is what shutdown.return means.

@@ -162,6 +162,15 @@ describe('CyberPower (0764:0501, modeled on the CP1500PFCLCD)', () => {
       assert.ok(device.writeTimes[2]! - device.writeTimes[1]! >= 120, 'the second write waits ~125 ms');
       await ups.runCommand('load.off.delay', 180);
       assert.equal(toHex(device.writes.at(-1)!), '15 b4 00');
+      // shutdown.return 180: the 120 s startup delay would expire first; it is raised to 240 s.
+      const warnings: string[] = [];
+      ups.on('warning', (w) => warnings.push(w));
+      await ups.runCommand('shutdown.return', 180);
+      assert.deepEqual(device.writes.slice(-2).map(toHex), ['16 f0 00', '15 b4 00']);
+      assert.match(
+        warnings[0]!,
+        /startup delay 120 s is not longer than the shutdown delay 180 s; using 240 s/,
+      );
       await assert.rejects(ups.runCommand('shutdown.stop', 5), /takes no argument/);
       await assert.rejects(ups.runCommand('test.panel.start'), /does not support 'test.panel.start'/);
     });
