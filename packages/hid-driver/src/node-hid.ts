@@ -170,6 +170,16 @@ export async function readSysfsDescriptor(devicePath: string): Promise<Uint8Arra
   }
 }
 
+async function readDescriptorFile(file: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(file));
+  } catch (error) {
+    throw new DescriptorUnavailableError(`cannot read descriptorFile ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
 export interface NodeHidOptions {
   /** A report descriptor file, for platforms without sysfs (or the libusb backend). */
   descriptorFile?: string;
@@ -221,7 +231,7 @@ async function openNodeHid(selector: UpsSelector, options: NodeHidOptions): Prom
   }
   const path = info.path!;
   const descriptor = options.descriptorFile
-    ? new Uint8Array(await readFile(options.descriptorFile))
+    ? await readDescriptorFile(options.descriptorFile)
     : await readSysfsDescriptor(path);
   if (path.startsWith('/dev/')) {
     await access(path, constants.R_OK | constants.W_OK).catch((error: NodeJS.ErrnoException) => {

@@ -134,7 +134,7 @@ function claimedBy(profile: ProfileId, d: Pick<HidDeviceInfo, 'vendorId' | 'prod
 // ---------------------------------------------------------------------------------------------
 // APC
 
-/** APCLineFailCause values (from apcupsd's documentation of the Back-UPS line-fail register). */
+/** APCLineFailCause values → voltage/frequency transfer reason (meanings as NUT's apc-hid.c lists them, after apcupsd). */
 const APC_VOLTAGE_CAUSES: Record<number, boolean> = {
   0: false,
   1: true,
