@@ -3,7 +3,6 @@ import { parseArgs } from 'node:util';
 import {
   DescriptorUnavailableError,
   FixtureError,
-  type HidFixture,
   HidUnavailableError,
   type HidUps,
   HidUps as HidUpsDevice,
@@ -139,7 +138,8 @@ async function list(args: string[]): Promise<number> {
 
 interface Opened {
   ups: HidUps;
-  recorder?: RecordingTransport;
+  /** Set when recording: the transport that captures what passes. */
+  recorder: RecordingTransport | undefined;
 }
 
 async function openSource(
@@ -148,24 +148,21 @@ async function openSource(
   options: UpsOptions,
   record: boolean,
 ): Promise<Opened> {
-  let inner: TransportOpener;
-  if (replay) {
-    const fixture: HidFixture = await loadFixtureFile(replay);
-    inner = new ReplayDevice(fixture, { playInputs: record }).opener();
-  } else {
-    inner = nodeHidOpener(selector);
-  }
-  if (!record) return { ups: await HidUpsDevice.open(inner, options) };
-  const opened: Opened = { ups: undefined as unknown as HidUps };
-  const opener: TransportOpener = {
-    description: inner.description,
-    open: async () => {
-      opened.recorder = new RecordingTransport(await inner.open());
-      return opened.recorder;
-    },
-  };
-  opened.ups = await HidUpsDevice.open(opener, options);
-  return opened;
+  const source: TransportOpener = replay
+    ? new ReplayDevice(await loadFixtureFile(replay), { playInputs: record }).opener()
+    : nodeHidOpener(selector);
+  let recorder: RecordingTransport | undefined;
+  const opener: TransportOpener = record
+    ? {
+        description: source.description,
+        open: async () => {
+          recorder = new RecordingTransport(await source.open());
+          return recorder;
+        },
+      }
+    : source;
+  const ups = await HidUpsDevice.open(opener, options);
+  return { ups, recorder };
 }
 
 async function dump(args: string[]): Promise<number> {
@@ -245,17 +242,14 @@ async function record(args: string[]): Promise<number> {
       await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
     }
     const variables = await ups.read();
-    const device = { ...ups.info };
     if (values.redact) {
       for (const key of ['device.serial', 'ups.serial']) if (key in variables) variables[key] = 'REDACTED';
-      if (device.serialNumber) device.serialNumber = 'REDACTED';
     }
     const fixture = recorder!.toFixture(
       { variables, commands: ups.supportedCommands() },
       `recorded by blackstart hid record on ${new Date().toISOString()}`,
     );
-    const { path: _path, ...identity } = device;
-    fixture.device = identity;
+    if (values.redact && fixture.device.serialNumber) fixture.device.serialNumber = 'REDACTED';
     await writeFile(file, `${JSON.stringify(fixture, null, 2)}\n`);
     process.stdout.write(
       `wrote ${file}: ${Object.keys(fixture.features).length} feature reports, ${fixture.inputs?.length ?? 0} interrupt reports, ${Object.keys(variables).length} variables\n`,
