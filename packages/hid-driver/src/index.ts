@@ -45,6 +45,7 @@ export {
   GENERIC_TABLE,
   type InstantCommand,
   type MappingTable,
+  mergeTables,
   PathIndex,
   resolveMapping,
   type StatusCondition,
