@@ -1,6 +1,6 @@
 // @peculiar/x509 resolves its crypto provider through tsyringe, which needs the Reflect metadata API.
 import 'reflect-metadata';
-import { X509Certificate, createHash, webcrypto } from 'node:crypto';
+import { createHash, webcrypto, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
@@ -30,13 +30,15 @@ export async function loadOrCreateCertificate(dataDir: string, names: string[]):
     const cert = readFileSync(certFile, 'utf8');
     return { cert, key: readFileSync(keyFile, 'utf8'), fingerprint: certificateFingerprint(cert) };
   }
-  x509.cryptoProvider.set(webcrypto as Crypto);
+  x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
   const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
   const keys = await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']);
   const all = [...new Set([hostname(), 'localhost', '127.0.0.1', '::1', ...names])];
   const now = Date.now();
   const certificate = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: webcrypto.getRandomValues(new Uint8Array(16)).reduce((s, b) => s + b.toString(16).padStart(2, '0'), '01'),
+    serialNumber: webcrypto
+      .getRandomValues(new Uint8Array(16))
+      .reduce((s, b) => s + b.toString(16).padStart(2, '0'), '01'),
     name: `CN=Blackstart controller ${hostname()}`,
     notBefore: new Date(now - 3600_000),
     notAfter: new Date(now + 10 * 365 * 24 * 3600_000),
@@ -46,7 +48,9 @@ export async function loadOrCreateCertificate(dataDir: string, names: string[]):
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension(all.map((n) => (isIP(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n }))),
+      new x509.SubjectAlternativeNameExtension(
+        all.map((n) => (isIP(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n })),
+      ),
     ],
   });
   const cert = certificate.toString('pem');
