@@ -155,6 +155,11 @@ export interface HostRun {
   wakeAttempt?: number;
   wakeDeadline?: number;
   upAt?: number;
+  /**
+   * Power failed again while this host was being woken: it may be up or not. It is shut down like
+   * any running host, and woken (with a health wait) by the next restore unless it reports healthy.
+   */
+  unverified?: boolean;
 }
 
 export interface UpsRun {
@@ -208,6 +213,11 @@ export interface EngineState {
   outage?: OutageState;
   /** Ended outages are dropped from the state; the last one is kept to report it. */
   lastOutage?: { id: string; outcome: OutageOutcome; endedAt: number };
+  /**
+   * Hosts an ended outage left down (restore disabled, failed or skipped), in plan order: the next
+   * outage counts them as down, and its restore wakes them before the hosts that need them.
+   */
+  hostsDown?: string[];
   /** Learned shutdown durations (seconds, oldest first) for the budget trigger. */
   history: Record<string, number[]>;
 }
@@ -283,6 +293,7 @@ class Step {
   sources: Record<string, SourceState>;
   history: Record<string, number[]>;
   lastOutage: EngineState['lastOutage'];
+  hostsDown: string[] | undefined;
   o: Working | undefined;
   private readingsChanged = false;
 
@@ -295,6 +306,7 @@ class Step {
     this.sources = state.sources;
     this.history = state.history;
     this.lastOutage = state.lastOutage;
+    this.hostsDown = state.hostsDown;
     this.o = state.outage ? this.open(state.outage) : undefined;
   }
 
@@ -369,7 +381,7 @@ class Step {
       } else if (stepName === 'cancelled' && run.phase === 'cancelling') {
         // Cancelled after power failed again (a carried cancel): it can be triggered anew.
         const again = o.phase === 'shutdown';
-        this.put(h, { phase: again ? 'idle' : 'cancelled', waitFor: run.waitFor, lastStep: stepName });
+        this.put(h, { ...run, phase: again ? 'idle' : 'cancelled', lastStep: stepName });
         if (this.c.managed[h]) o.inFlight--;
         this.emit({ type: 'host-cancelled', outage: o.id, host: hostId });
         if (again) this.rearm(h);
@@ -388,8 +400,25 @@ class Step {
   private onHealthy(hostId: string): void {
     const o = this.o;
     const h = this.c.hostIndex.get(hostId);
-    if (!o || h === undefined || o.phase !== 'restore') return;
+    if (h === undefined) return;
+    if (!o) {
+      // A host an earlier outage left down is back (switched on by hand, or by its BIOS).
+      if (!this.hostsDown?.includes(hostId)) return;
+      const rest = this.hostsDown.filter((id) => id !== hostId);
+      if (rest.length > 0) this.hostsDown = rest;
+      else this.hostsDown = undefined;
+      this.emit({ type: 'host-up', outage: this.lastOutage!.id, host: hostId, how: 'healthy' });
+      return;
+    }
     const run = o.hosts.get(h);
+    if (o.phase !== 'restore') {
+      if (run.unverified && (run.phase === 'idle' || run.phase === 'triggered' || run.phase === 'cancelled')) {
+        const { unverified: _known, ...rest } = run;
+        this.put(h, rest);
+        this.emit({ type: 'host-up', outage: o.id, host: hostId, how: 'healthy' });
+      }
+      return;
+    }
     if (!RESTORING.has(run.phase)) return;
     this.put(h, { ...run, phase: 'up', upAt: this.now });
     this.emit({ type: 'host-up', outage: o.id, host: hostId, how: 'healthy' });
@@ -425,6 +454,7 @@ class Step {
     };
     if (outage) state.outage = outage;
     if (this.lastOutage) state.lastOutage = this.lastOutage;
+    if (this.hostsDown) state.hostsDown = this.hostsDown;
     return { state, actions: this.actions };
   }
 
@@ -479,7 +509,11 @@ class Step {
     for (let k = 2; this.lastOutage?.id === id || carryFrom?.id === id; k++) {
       id = `outage-${this.now.toString(36)}-${k}`;
     }
-    const runs: HostRun[] = c.hostIds.map((_, h) => carry(carryFrom?.hosts.get(h), this.now));
+    const left = carryFrom ? undefined : new Set(this.hostsDown);
+    const runs: HostRun[] = c.hostIds.map((id, h) =>
+      left?.has(id) ? { phase: 'down', waitFor: 0, how: 'carried' } : carry(carryFrom?.hosts.get(h), this.now),
+    );
+    this.hostsDown = undefined;
     const settled = (h: number) => SETTLED.has(runs[h]!.phase);
     for (let h = 0; h < runs.length; h++) {
       let waitFor = 0;
@@ -532,6 +566,12 @@ class Step {
     this.emit({ type: 'outage-ended', outage: o.id, outcome });
     this.learn(o);
     this.lastOutage = { id: o.id, outcome, endedAt: this.now };
+    const down: string[] = [];
+    for (let h = 0; h < o.hosts.length; h++) {
+      const run = o.hosts.get(h);
+      if (h !== this.c.controller && (CARRIED_DOWN.has(run.phase) || mayBeDown(run))) down.push(this.c.hostIds[h]!);
+    }
+    this.hostsDown = down.length > 0 ? down : undefined;
     this.o = undefined;
   }
 
@@ -602,13 +642,24 @@ class Step {
     }
   }
 
-  /** Hosts of a class that already fired go as soon as they are idle again. */
+  /**
+   * A host idle again in the middle of a shutdown (its carried cancel went through) goes as soon
+   * as its own trigger has fired, or as soon as a host it must precede is going down.
+   */
   private rearm(h: number): void {
     const o = this.o!;
-    const cls = this.c.classOf[h]!;
+    const c = this.c;
+    for (const x of c.waiting[h]!) {
+      const phase = o.hosts.get(x).phase;
+      if (phase === 'triggered' || phase === 'commanded' || phase === 'cancelling' || SETTLED.has(phase)) {
+        this.trigger(h, `must go down before '${c.hostIds[x]}'`, true);
+        return;
+      }
+    }
+    const cls = c.classOf[h]!;
     if (cls < 0) return;
     const cursor = o.classes.get(cls);
-    const order = budgetTable(this.c, this.history).order[cls]!;
+    const order = budgetTable(c, this.history).order[cls]!;
     if (cursor === -1 || order.indexOf(h) < cursor)
       this.trigger(h, 'its trigger fired earlier in this outage', true);
   }
@@ -928,8 +979,11 @@ class Step {
     const o = this.o!;
     const c = this.c;
     if (o.inFlight > 0) return false;
-    const phase = o.hosts.get(c.controller).phase;
-    if (phase !== 'triggered' && phase !== 'commanded') return false;
+    const run = o.hosts.get(c.controller);
+    if (run.phase === 'commanded') return true;
+    if (run.phase !== 'triggered') return false;
+    // Hosts that depend on the controller's host go before it, like any dependents.
+    if (run.waitFor > 0 && !(run.waitFor === (run.held ?? 0) && this.critical(c.controller))) return false;
     if (o.phase !== 'shutdown') return true;
     for (let h = 0; h < o.hosts.length; h++) {
       if (c.managed[h] && o.hosts.get(h).phase === 'idle' && this.losingPower(h)) return false;
@@ -997,7 +1051,7 @@ class Step {
     if (o.inFlight > 0) return;
     if (c.controller >= 0 && IN_FLIGHT.has(o.hosts.get(c.controller).phase)) return;
     let wentDown = false;
-    for (let h = 0; h < o.hosts.length && !wentDown; h++) wentDown = SETTLED.has(o.hosts.get(h).phase);
+    for (let h = 0; h < o.hosts.length && !wentDown; h++) wentDown = mayBeDown(o.hosts.get(h));
     if (!wentDown && o.ups.every((u) => u.powerOffAt === undefined)) this.end('averted');
     else if (!this.plan.restore.enabled) this.end('not-restored');
     else this.enterRestore();
@@ -1015,7 +1069,7 @@ class Step {
     const inSet = new Uint8Array(c.hostIds.length);
     for (let h = 0; h < o.hosts.length; h++) {
       const run = o.hosts.get(h);
-      const down = SETTLED.has(run.phase);
+      const down = mayBeDown(run);
       if (h === c.controller) {
         // The engine is running, so the controller's host is up.
         if (down || run.phase === 'cancelled') {
@@ -1034,7 +1088,8 @@ class Step {
       }
       let waitFor = 0;
       for (const d of c.restoreDeps[h]!) if (inSet[d]) waitFor++;
-      this.put(h, { ...run, phase: 'restore-wait', waitFor });
+      const { unverified: _unknown, ...known } = run;
+      this.put(h, { ...known, phase: 'restore-wait', waitFor });
       o.restorePending++;
     }
     o.holding = 0;
@@ -1244,6 +1299,11 @@ class Step {
   }
 }
 
+/** Down, past its deadline, or possibly never back from an earlier wake-up. */
+function mayBeDown(run: HostRun): boolean {
+  return SETTLED.has(run.phase) || (run.unverified === true && (run.phase === 'idle' || run.phase === 'cancelled'));
+}
+
 /** A host's run at the start of an outage that follows `previous` (power failed again). */
 function carry(previous: HostRun | undefined, now: number): HostRun {
   if (!previous) return { phase: 'idle', waitFor: 0 };
@@ -1253,6 +1313,9 @@ function carry(previous: HostRun | undefined, now: number): HostRun {
   if (previous.phase === 'commanded' || previous.phase === 'cancelling' || previous.phase === 'triggered') {
     const { held: _held, ...run } = previous;
     return { ...run, waitFor: 0 };
+  }
+  if (previous.phase === 'waking' || (previous.unverified && previous.phase !== 'up')) {
+    return { phase: 'idle', waitFor: 0, unverified: true };
   }
   return { phase: 'idle', waitFor: 0 };
 }

@@ -19,7 +19,9 @@ const planValidator = () => {
  * Defaults are filled in on a copy; the input is never modified.
  */
 export function validatePlan(input: unknown): PlanValidation {
-  const withDefaults = Value.Default(PlanSchema, Value.Clone(input));
+  const copy = plainCopy(input, '');
+  if (!copy.ok) return { ok: false, errors: [copy.error] };
+  const withDefaults = Value.Default(PlanSchema, copy.value);
   if (!planValidator().Check(withDefaults)) {
     const errors = explainSchemaErrors(PlanSchema, withDefaults);
     return {
@@ -31,6 +33,42 @@ export function validatePlan(input: unknown): PlanValidation {
   const errors = [...referenceErrors(plan), ...settingErrors(plan)];
   if (errors.length === 0) errors.push(...cycleErrors(plan));
   return errors.length > 0 ? { ok: false, errors } : { ok: true, plan };
+}
+
+/**
+ * A deep copy without `undefined` properties, so that the validated plan (and every engine state
+ * that embeds it) survives a JSON round trip unchanged. Refuses reference cycles (YAML aliases can
+ * build them) instead of recursing forever.
+ */
+function plainCopy(
+  value: unknown,
+  path: string,
+  ancestors: Set<object> = new Set(),
+): { ok: true; value: unknown } | { ok: false; error: PlanError } {
+  if (typeof value !== 'object' || value === null) return { ok: true, value };
+  if (ancestors.has(value)) return { ok: false, error: { path: path || '/', message: 'refers to itself (a cycle of aliases)' } };
+  ancestors.add(value);
+  try {
+    if (Array.isArray(value)) {
+      const out: unknown[] = [];
+      for (let i = 0; i < value.length; i++) {
+        const item = plainCopy(value[i], `${path}/${i}`, ancestors);
+        if (!item.ok) return item;
+        out.push(item.value);
+      }
+      return { ok: true, value: out };
+    }
+    const out: Record<string, unknown> = {};
+    for (const [key, v] of Object.entries(value)) {
+      if (v === undefined) continue;
+      const item = plainCopy(v, `${path}/${key}`, ancestors);
+      if (!item.ok) return item;
+      out[key] = item.value;
+    }
+    return { ok: true, value: out };
+  } finally {
+    ancestors.delete(value);
+  }
 }
 
 function duplicates<T extends { id: string }>(items: readonly T[], what: string, base: string): PlanError[] {
