@@ -510,9 +510,12 @@ class Step {
       id = `outage-${this.now.toString(36)}-${k}`;
     }
     const left = carryFrom ? undefined : new Set(this.hostsDown);
-    const runs: HostRun[] = c.hostIds.map((id, h) =>
-      left?.has(id) ? { phase: 'down', waitFor: 0, how: 'carried' } : carry(carryFrom?.hosts.get(h), this.now),
-    );
+    const runs: HostRun[] = c.hostIds.map((id, h) => {
+      if (left?.has(id)) return { phase: 'down', waitFor: 0, how: 'carried' };
+      const run = carry(carryFrom?.hosts.get(h), this.now);
+      // The engine is running, so the controller's host is up unless it is on its way down.
+      return h === c.controller && !IN_FLIGHT.has(run.phase) ? { phase: 'idle', waitFor: 0 } : run;
+    });
     this.hostsDown = undefined;
     const settled = (h: number) => SETTLED.has(runs[h]!.phase);
     for (let h = 0; h < runs.length; h++) {
@@ -1061,9 +1064,14 @@ class Step {
     const o = this.o!;
     const c = this.c;
     o.phase = 'restore';
+    // The controller's host acknowledged going down and the engine runs again: its supplies were
+    // cut (a halted host only boots when its power returns), so whatever else they feed lost power.
+    const controllerRun = c.controller >= 0 ? o.hosts.get(c.controller) : undefined;
+    const controllerCycled = controllerRun?.phase === 'down' && controllerRun.how === 'acknowledged';
+    const cut = (u: number) => o.ups[u]!.powerOffAt !== undefined || (controllerCycled && c.feedsController[u]!);
     const poweredOff = (h: number) => {
       let remaining = 0;
-      for (const u of c.supplies[h]!) if (o.ups[u]!.powerOffAt === undefined) remaining++;
+      for (const u of c.supplies[h]!) if (!cut(u)) remaining++;
       return remaining < c.minSupplies[h]!;
     };
     const inSet = new Uint8Array(c.hostIds.length);
@@ -1134,7 +1142,8 @@ class Step {
     const { mainsStableFor, minCharge } = this.plan.restore;
     for (let u = 0; u < o.ups.length; u++) {
       const at = o.ups[u]!.powerOffAt;
-      if (at !== undefined && this.now < at + this.plan.ups[u]!.powerOff.delay * 1000) return false;
+      const { delay, offFor } = this.plan.ups[u]!.powerOff;
+      if (at !== undefined && this.now < at + (delay + offFor) * 1000) return false;
     }
     for (const id of Object.keys(o.sources)) {
       if (!this.online(id)) return false;
@@ -1370,7 +1379,8 @@ export function nextWakeAt(state: EngineState): number | undefined {
     if (outage.phase === 'restore' && outage.restoreStartedAt === undefined) {
       if (since !== undefined) consider(since + plan.restore.mainsStableFor * 1000);
       outage.ups.forEach((u, i) => {
-        if (u.powerOffAt !== undefined) consider(u.powerOffAt + plan.ups[i]!.powerOff.delay * 1000);
+        const { delay, offFor } = plan.ups[i]!.powerOff;
+        if (u.powerOffAt !== undefined) consider(u.powerOffAt + (delay + offFor) * 1000);
       });
     }
   }

@@ -64,3 +64,4 @@ export {
   type WorldEvent,
 } from './simulate.ts';
 export { type PlanError, type PlanValidation, validatePlan } from './validate.ts';
+export { planJsonSchema } from './json-schema.ts';

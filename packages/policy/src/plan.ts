@@ -205,6 +205,11 @@ export const UpsSchema = Type.Object(
         enabled: Type.Boolean({ default: true }),
         /** Seconds the UPS waits before cutting the load, so the last host can halt. */
         delay: Seconds({ default: 60 }),
+        /**
+         * Seconds the output stays off before Blackstart may switch it back on, so that hosts see
+         * the power loss (and their BIOS powers them on when it returns).
+         */
+        offFor: Seconds({ default: 10 }),
       },
       { additionalProperties: false, default: {} },
     ),

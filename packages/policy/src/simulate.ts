@@ -190,7 +190,7 @@ export interface SimulationResult {
     poweredOffAt?: number;
     depletedAt?: number;
   }>;
-  /** Hosts that lost power while running: the plan did not fit. */
+  /** Hosts (other than wake-only ones) that lost power while running: the plan did not fit. */
   crashes: Array<{ host: string; at: number }>;
   /** Seconds simulated. */
   endedAt: number;
@@ -556,7 +556,8 @@ class Simulation {
       const powered = this.powered(h);
       if (!powered && host.condition !== 'off') {
         this.setCondition(h, 'off');
-        this.crashes.push({ host: this.c.hostIds[h]!, at: this.now / 1000 });
+        // Wake-only hosts are never shut down by Blackstart: losing power is how they go down.
+        if (this.c.kinds[h] !== 'wake-only') this.crashes.push({ host: this.c.hostIds[h]!, at: this.now / 1000 });
         this.world({ type: 'host-lost-power', host: this.c.hostIds[h]! });
         if (h === this.c.controller) this.goOffline();
       } else if (powered && host.condition === 'off' && host.bootsOnPower && host.boots) {

@@ -1,5 +1,5 @@
 import { Compile } from 'typebox/compile';
-import Value from 'typebox/value';
+import { compileDefaults } from './defaults.ts';
 import { type Host, type Plan, PlanSchema } from './plan.ts';
 import { explainSchemaErrors, type PlanError } from './schema-errors.ts';
 
@@ -7,9 +7,9 @@ export type { PlanError } from './schema-errors.ts';
 
 export type PlanValidation = { ok: true; plan: Plan } | { ok: false; errors: PlanError[] };
 
-let compiled: ReturnType<typeof Compile<typeof PlanSchema>> | undefined;
+let compiled: { check: ReturnType<typeof Compile<typeof PlanSchema>>; defaults: (v: unknown) => unknown } | undefined;
 const planValidator = () => {
-  compiled ??= Compile(PlanSchema);
+  compiled ??= { check: Compile(PlanSchema), defaults: compileDefaults(PlanSchema) };
   return compiled;
 };
 
@@ -21,8 +21,9 @@ const planValidator = () => {
 export function validatePlan(input: unknown): PlanValidation {
   const copy = plainCopy(input, '');
   if (!copy.ok) return { ok: false, errors: [copy.error] };
-  const withDefaults = Value.Default(PlanSchema, copy.value);
-  if (!planValidator().Check(withDefaults)) {
+  const validator = planValidator();
+  const withDefaults = validator.defaults(copy.value);
+  if (!validator.check.Check(withDefaults)) {
     const errors = explainSchemaErrors(PlanSchema, withDefaults);
     return {
       ok: false,
@@ -35,40 +36,35 @@ export function validatePlan(input: unknown): PlanValidation {
   return errors.length > 0 ? { ok: false, errors } : { ok: true, plan };
 }
 
+/** Deeper than any plan: beyond it the input refers to itself (YAML aliases can do that). */
+const MAX_DEPTH = 64;
+
 /**
  * A deep copy without `undefined` properties, so that the validated plan (and every engine state
- * that embeds it) survives a JSON round trip unchanged. Refuses reference cycles (YAML aliases can
- * build them) instead of recursing forever.
+ * that embeds it) survives a JSON round trip unchanged. Refuses reference cycles instead of
+ * recursing forever.
  */
-function plainCopy(
-  value: unknown,
-  path: string,
-  ancestors: Set<object> = new Set(),
-): { ok: true; value: unknown } | { ok: false; error: PlanError } {
+function plainCopy(value: unknown, path: string, depth = 0): { ok: true; value: unknown } | { ok: false; error: PlanError } {
   if (typeof value !== 'object' || value === null) return { ok: true, value };
-  if (ancestors.has(value)) return { ok: false, error: { path: path || '/', message: 'refers to itself (a cycle of aliases)' } };
-  ancestors.add(value);
-  try {
-    if (Array.isArray(value)) {
-      const out: unknown[] = [];
-      for (let i = 0; i < value.length; i++) {
-        const item = plainCopy(value[i], `${path}/${i}`, ancestors);
-        if (!item.ok) return item;
-        out.push(item.value);
-      }
-      return { ok: true, value: out };
-    }
-    const out: Record<string, unknown> = {};
-    for (const [key, v] of Object.entries(value)) {
-      if (v === undefined) continue;
-      const item = plainCopy(v, `${path}/${key}`, ancestors);
+  if (depth > MAX_DEPTH) return { ok: false, error: { path: path || '/', message: 'nested too deeply: does it refer to itself (a cycle of aliases)?' } };
+  if (Array.isArray(value)) {
+    const out: unknown[] = new Array(value.length);
+    for (let i = 0; i < value.length; i++) {
+      const item = plainCopy(value[i], `${path}/${i}`, depth + 1);
       if (!item.ok) return item;
-      out[key] = item.value;
+      out[i] = item.value;
     }
     return { ok: true, value: out };
-  } finally {
-    ancestors.delete(value);
   }
+  const out: Record<string, unknown> = {};
+  for (const key in value) {
+    const v = (value as Record<string, unknown>)[key];
+    if (v === undefined || !Object.hasOwn(value, key)) continue;
+    const item = plainCopy(v, `${path}/${key}`, depth + 1);
+    if (!item.ok) return item;
+    out[key] = item.value;
+  }
+  return { ok: true, value: out };
 }
 
 function duplicates<T extends { id: string }>(items: readonly T[], what: string, base: string): PlanError[] {
@@ -209,7 +205,7 @@ function settingErrors(plan: Plan): PlanError[] {
 function cycleErrors(plan: Plan): PlanError[] {
   const dependsOn = (h: Host): Array<[string, string]> => h.dependsOn.map((d) => [d, 'dependsOn']);
   const errors = findCycles(plan, dependsOn, 'dependency cycle');
-  if (errors.length > 0) return errors;
+  if (errors.length > 0 || !plan.hosts.some((h) => h.wake?.via !== undefined)) return errors;
   // A relay must be up before the host it wakes: together with dependencies that must not loop either.
   return findCycles(
     plan,
@@ -231,12 +227,14 @@ function findCycles(
   // Iterative depth-first search: plans may be deep chains, recursion would overflow.
   for (const root of plan.hosts) {
     if (state.has(root.id)) continue;
-    const frames: Array<{ id: string; next: number }> = [{ id: root.id, next: 0 }];
+    const frames: Array<{ id: string; next: number; targets: ReadonlyArray<readonly [string, string]> }> = [
+      { id: root.id, next: 0, targets: edges(root) },
+    ];
     state.set(root.id, 'visiting');
     stack.push(root.id);
     while (frames.length > 0) {
       const frame = frames[frames.length - 1]!;
-      const targets = edges(byId.get(frame.id)!);
+      const targets = frame.targets;
       if (frame.next < targets.length) {
         const [dep, field] = targets[frame.next++]!;
         if (!byId.has(dep) || dep === frame.id) continue;
@@ -250,7 +248,7 @@ function findCycles(
         } else if (seen === undefined) {
           state.set(dep, 'visiting');
           stack.push(dep);
-          frames.push({ id: dep, next: 0 });
+          frames.push({ id: dep, next: 0, targets: edges(byId.get(dep)!) });
         }
       } else {
         state.set(frame.id, 'done');

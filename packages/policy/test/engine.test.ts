@@ -539,17 +539,18 @@ describe('mains back', () => {
       d.actions('power-off-ups').map(([t]) => t),
       [55_000],
     );
-    // …and the restore waits for that cut before switching on and waking anyone.
+    // …and the restore waits until the output has been off for `offFor` (10 s) before switching
+    // it on and waking anyone.
     assert.deepEqual(
       d.actions('restore-started').map(([t]) => t),
-      [75_000],
+      [85_000],
     );
     assert.deepEqual(d.hosts('wake-host'), [
-      [75_000, 'nas'],
-      [80_000, 'app'],
+      [85_000, 'nas'],
+      [90_000, 'app'],
     ]);
     assert.deepEqual(d.log.at(-1), [
-      85_000,
+      95_000,
       { type: 'outage-ended', outage: 'outage-3uw', outcome: 'restored' },
     ]);
   });

@@ -47,6 +47,8 @@ export function checkTrace(plan: Plan, trace: readonly TraceStep[]): string[] {
         shutdowns: Map<string, number>;
         poweredOff: Map<string, number>;
         restoring: boolean;
+        /** The controller's host acknowledged going down: its supplies were cut. */
+        controllerCycled: boolean;
         up: Set<string>;
         failed: Set<string>;
         left: Set<string>;
@@ -57,7 +59,10 @@ export function checkTrace(plan: Plan, trace: readonly TraceStep[]): string[] {
     if (down.has(id)) return true;
     const h = hosts.get(id)!;
     if (h.kind !== 'wake-only' || !outage) return false;
-    const remaining = suppliesOf(id).filter((s) => !outage!.poweredOff.has(s)).length;
+    const controller = plan.hosts.find((x) => x.kind === 'controller');
+    const cut = (s: string) =>
+      outage!.poweredOff.has(s) || (outage!.controllerCycled && controller !== undefined && suppliesOf(controller.id).includes(s));
+    const remaining = suppliesOf(id).filter((s) => !cut(s)).length;
     return remaining < h.minSupplies;
   };
 
@@ -96,6 +101,7 @@ export function checkTrace(plan: Plan, trace: readonly TraceStep[]): string[] {
             shutdowns: new Map(),
             poweredOff: new Map(),
             restoring: false,
+            controllerCycled: false,
             up: new Set(),
             failed: new Set(),
             left: new Set(),
@@ -130,6 +136,7 @@ export function checkTrace(plan: Plan, trace: readonly TraceStep[]): string[] {
         case 'host-down':
           down.add(a.host);
           outstanding.delete(a.host);
+          if (outage && hosts.get(a.host)!.kind === 'controller') outage.controllerCycled = a.how === 'acknowledged';
           break;
         case 'host-cancelled':
           outstanding.delete(a.host);
@@ -155,8 +162,8 @@ export function checkTrace(plan: Plan, trace: readonly TraceStep[]): string[] {
               fail(`restore started at ${s.charge} % charge on ${id}`);
           }
           for (const [u, t] of outage.poweredOff) {
-            const delay = plan.ups.find((x) => x.id === u)!.powerOff.delay * 1000;
-            if (at < t + delay) fail(`restore started before ${u} cut its output`);
+            const { delay, offFor } = plan.ups.find((x) => x.id === u)!.powerOff;
+            if (at < t + (delay + offFor) * 1000) fail(`restore started before ${u} cut its output long enough`);
           }
           break;
         }
