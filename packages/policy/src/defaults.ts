@@ -27,7 +27,9 @@ export function compileDefaults(schema: TSchema): Fill {
 
 function build(s: Json): Fill {
   if (Array.isArray(s.anyOf)) {
-    const branches = (s.anyOf as Json[]).map((b) => [((b.properties as Json | undefined)?.type as Json | undefined)?.const, build(b)] as const);
+    const branches = (s.anyOf as Json[]).map(
+      (b) => [((b.properties as Json | undefined)?.type as Json | undefined)?.const, build(b)] as const,
+    );
     if (branches.every(([tag]) => typeof tag === 'string')) {
       const byTag = new Map(branches);
       return (v) => (isObject(v) ? (byTag.get(v.type as string) ?? keep)(v) : v);

@@ -412,7 +412,10 @@ class Step {
     }
     const run = o.hosts.get(h);
     if (o.phase !== 'restore') {
-      if (run.unverified && (run.phase === 'idle' || run.phase === 'triggered' || run.phase === 'cancelled')) {
+      if (
+        run.unverified &&
+        (run.phase === 'idle' || run.phase === 'triggered' || run.phase === 'cancelled')
+      ) {
         const { unverified: _known, ...rest } = run;
         this.put(h, rest);
         this.emit({ type: 'host-up', outage: o.id, host: hostId, how: 'healthy' });
@@ -572,7 +575,8 @@ class Step {
     const down: string[] = [];
     for (let h = 0; h < o.hosts.length; h++) {
       const run = o.hosts.get(h);
-      if (h !== this.c.controller && (CARRIED_DOWN.has(run.phase) || mayBeDown(run))) down.push(this.c.hostIds[h]!);
+      if (h !== this.c.controller && (CARRIED_DOWN.has(run.phase) || mayBeDown(run)))
+        down.push(this.c.hostIds[h]!);
     }
     this.hostsDown = down.length > 0 ? down : undefined;
     this.o = undefined;
@@ -1068,7 +1072,8 @@ class Step {
     // cut (a halted host only boots when its power returns), so whatever else they feed lost power.
     const controllerRun = c.controller >= 0 ? o.hosts.get(c.controller) : undefined;
     const controllerCycled = controllerRun?.phase === 'down' && controllerRun.how === 'acknowledged';
-    const cut = (u: number) => o.ups[u]!.powerOffAt !== undefined || (controllerCycled && c.feedsController[u]!);
+    const cut = (u: number) =>
+      o.ups[u]!.powerOffAt !== undefined || (controllerCycled && c.feedsController[u]!);
     const poweredOff = (h: number) => {
       let remaining = 0;
       for (const u of c.supplies[h]!) if (!cut(u)) remaining++;
@@ -1310,7 +1315,9 @@ class Step {
 
 /** Down, past its deadline, or possibly never back from an earlier wake-up. */
 function mayBeDown(run: HostRun): boolean {
-  return SETTLED.has(run.phase) || (run.unverified === true && (run.phase === 'idle' || run.phase === 'cancelled'));
+  return (
+    SETTLED.has(run.phase) || (run.unverified === true && (run.phase === 'idle' || run.phase === 'cancelled'))
+  );
 }
 
 /** A host's run at the start of an outage that follows `previous` (power failed again). */

@@ -32,6 +32,7 @@ export {
   type FeasibilityReport,
   type UpsFeasibility,
 } from './feasibility.ts';
+export { planJsonSchema } from './json-schema.ts';
 export {
   type BatterySample,
   type Group,
@@ -64,4 +65,3 @@ export {
   type WorldEvent,
 } from './simulate.ts';
 export { type PlanError, type PlanValidation, validatePlan } from './validate.ts';
-export { planJsonSchema } from './json-schema.ts';

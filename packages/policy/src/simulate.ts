@@ -557,7 +557,8 @@ class Simulation {
       if (!powered && host.condition !== 'off') {
         this.setCondition(h, 'off');
         // Wake-only hosts are never shut down by Blackstart: losing power is how they go down.
-        if (this.c.kinds[h] !== 'wake-only') this.crashes.push({ host: this.c.hostIds[h]!, at: this.now / 1000 });
+        if (this.c.kinds[h] !== 'wake-only')
+          this.crashes.push({ host: this.c.hostIds[h]!, at: this.now / 1000 });
         this.world({ type: 'host-lost-power', host: this.c.hostIds[h]! });
         if (h === this.c.controller) this.goOffline();
       } else if (powered && host.condition === 'off' && host.bootsOnPower && host.boots) {

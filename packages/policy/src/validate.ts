@@ -7,7 +7,9 @@ export type { PlanError } from './schema-errors.ts';
 
 export type PlanValidation = { ok: true; plan: Plan } | { ok: false; errors: PlanError[] };
 
-let compiled: { check: ReturnType<typeof Compile<typeof PlanSchema>>; defaults: (v: unknown) => unknown } | undefined;
+let compiled:
+  | { check: ReturnType<typeof Compile<typeof PlanSchema>>; defaults: (v: unknown) => unknown }
+  | undefined;
 const planValidator = () => {
   compiled ??= { check: Compile(PlanSchema), defaults: compileDefaults(PlanSchema) };
   return compiled;
@@ -44,9 +46,20 @@ const MAX_DEPTH = 64;
  * that embeds it) survives a JSON round trip unchanged. Refuses reference cycles instead of
  * recursing forever.
  */
-function plainCopy(value: unknown, path: string, depth = 0): { ok: true; value: unknown } | { ok: false; error: PlanError } {
+function plainCopy(
+  value: unknown,
+  path: string,
+  depth = 0,
+): { ok: true; value: unknown } | { ok: false; error: PlanError } {
   if (typeof value !== 'object' || value === null) return { ok: true, value };
-  if (depth > MAX_DEPTH) return { ok: false, error: { path: path || '/', message: 'nested too deeply: does it refer to itself (a cycle of aliases)?' } };
+  if (depth > MAX_DEPTH)
+    return {
+      ok: false,
+      error: {
+        path: path || '/',
+        message: 'nested too deeply: does it refer to itself (a cycle of aliases)?',
+      },
+    };
   if (Array.isArray(value)) {
     const out: unknown[] = new Array(value.length);
     for (let i = 0; i < value.length; i++) {

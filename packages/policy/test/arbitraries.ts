@@ -21,13 +21,31 @@ const weighted = (yes: number, no: number): fc.Arbitrary<boolean> =>
 const mac = (i: number) => `02:00:00:00:00:${(i % 256).toString(16).padStart(2, '0')}`;
 
 const triggerArb = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ type: fc.constant('on-battery'), after: fc.integer({ min: 0, max: 120 }) }) },
-  { weight: 2, arbitrary: fc.record({ type: fc.constant('charge-below'), percent: fc.integer({ min: 0, max: 100 }) }) },
-  { weight: 2, arbitrary: fc.record({ type: fc.constant('runtime-below'), seconds: fc.integer({ min: 0, max: 1500 }) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({ type: fc.constant('on-battery'), after: fc.integer({ min: 0, max: 120 }) }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ type: fc.constant('charge-below'), percent: fc.integer({ min: 0, max: 100 }) }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ type: fc.constant('runtime-below'), seconds: fc.integer({ min: 0, max: 1500 }) }),
+  },
   { weight: 2, arbitrary: fc.constant({ type: 'low-battery' }) },
   { weight: 1, arbitrary: fc.constant({ type: 'fsd' }) },
-  { weight: 2, arbitrary: fc.record({ type: fc.constant('comm-lost'), after: fc.integer({ min: 0, max: 120 }) }) },
-  { weight: 3, arbitrary: fc.record({ type: fc.constant('budget'), margin: fc.option(fc.integer({ min: 0, max: 120 }), { nil: undefined }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ type: fc.constant('comm-lost'), after: fc.integer({ min: 0, max: 120 }) }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      type: fc.constant('budget'),
+      margin: fc.option(fc.integer({ min: 0, max: 120 }), { nil: undefined }),
+    }),
+  },
 );
 const triggersArb = fc.array(triggerArb, { maxLength: 3 });
 const ponrArb = fc.constantFrom('triggered', 'commanded', 'powering-off');
@@ -49,10 +67,10 @@ interface HostDraft {
 /** Valid plans over random dependency graphs (edges point to lower indexes, so no cycles). */
 export const planArb: fc.Arbitrary<Plan> = fc
   .record({
-    ups: fc.array(
-      fc.record({ enabled: fc.boolean(), delay: fc.integer({ min: 0, max: 60 }) }),
-      { minLength: 1, maxLength: 3 },
-    ),
+    ups: fc.array(fc.record({ enabled: fc.boolean(), delay: fc.integer({ min: 0, max: 60 }) }), {
+      minLength: 1,
+      maxLength: 3,
+    }),
     hosts: fc.array(
       fc.record({
         kind: fc.constantFrom('agent', 'agent', 'agent', 'nut-client', 'wake-only', 'controller'),
@@ -152,7 +170,8 @@ export const planArb: fc.Arbitrary<Plan> = fc
       restore: raw.restore,
     };
     const v = validatePlan(input);
-    if (!v.ok) throw new Error(`generated an invalid plan: ${JSON.stringify(v.errors)}\n${JSON.stringify(input)}`);
+    if (!v.ok)
+      throw new Error(`generated an invalid plan: ${JSON.stringify(v.errors)}\n${JSON.stringify(input)}`);
     return v.plan;
   });
 
@@ -161,7 +180,15 @@ export const planArb: fc.Arbitrary<Plan> = fc
 export type Command =
   | { op: 'reading'; source: number; status: string; charge: number; runtime: number | null }
   /** The controller polling a steady state: `count` readings, `every` ms apart, of one or all sources. */
-  | { op: 'poll'; source: number | null; status: string; charge: number; runtime: number | null; count: number; every: number }
+  | {
+      op: 'poll';
+      source: number | null;
+      status: string;
+      charge: number;
+      runtime: number | null;
+      count: number;
+      every: number;
+    }
   /** Acknowledges every outstanding command, in a shuffled order. */
   | { op: 'ackMany'; order: number; step: HostStep }
   /** Every host being woken reports healthy (minus a few), in a shuffled order. */
@@ -224,17 +251,34 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
       step: fc.constantFrom<HostStep>('powering-off', 'powering-off', 'cancelled', 'received'),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('healthyMany' as const), order: fc.nat(), skip: fc.nat({ max: 3 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('healthyMany' as const),
+      order: fc.nat(),
+      skip: fc.nat({ max: 3 }),
+    }),
+  },
   {
     weight: 5,
     arbitrary: fc.record({
       op: fc.constant('ack' as const),
       pick: fc.nat(),
-      step: fc.constantFrom<HostStep>('received', 'hook-started', 'powering-off', 'powering-off', 'failed', 'cancelled'),
+      step: fc.constantFrom<HostStep>(
+        'received',
+        'hook-started',
+        'powering-off',
+        'powering-off',
+        'failed',
+        'cancelled',
+      ),
       wrongId: weighted(1, 5),
     }),
   },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('healthy' as const), pick: fc.nat(), woken: fc.boolean() }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ op: fc.constant('healthy' as const), pick: fc.nat(), woken: fc.boolean() }),
+  },
   { weight: 1, arbitrary: fc.constant({ op: 'duplicate' as const }) },
   { weight: 1, arbitrary: fc.constant({ op: 'restart' as const }) },
 );
@@ -259,11 +303,20 @@ export const chaosArb = fc.array(timedArb, { minLength: 5, maxLength: 90 });
 const phaseArb = fc
   .record({
     source: fc.option(fc.nat({ max: 2 }), { freq: 3 }),
-    fail: fc.record({ count: fc.integer({ min: 1, max: 40 }), every: fc.integer({ min: 1000, max: 10_000 }) }),
+    fail: fc.record({
+      count: fc.integer({ min: 1, max: 40 }),
+      every: fc.integer({ min: 1000, max: 10_000 }),
+    }),
     runtime: fc.option(fc.integer({ min: 0, max: 1500 })),
     charge: fc.integer({ min: 0, max: 100 }),
-    ack: fc.record({ order: fc.nat(), step: fc.constantFrom<HostStep>('powering-off', 'powering-off', 'cancelled') }),
-    mains: fc.record({ count: fc.integer({ min: 1, max: 40 }), every: fc.integer({ min: 1000, max: 10_000 }) }),
+    ack: fc.record({
+      order: fc.nat(),
+      step: fc.constantFrom<HostStep>('powering-off', 'powering-off', 'cancelled'),
+    }),
+    mains: fc.record({
+      count: fc.integer({ min: 1, max: 40 }),
+      every: fc.integer({ min: 1000, max: 10_000 }),
+    }),
     recharged: fc.integer({ min: 20, max: 100 }),
     health: fc.record({ order: fc.nat(), skip: fc.nat({ max: 2 }) }),
     chaos: fc.array(timedArb, { maxLength: 4 }),
@@ -317,7 +370,11 @@ export function toReading(c: { status: string; charge: number; runtime: number |
  * and wake-ups issued so far, so they arrive out of order, twice, late, or never.
  * With `honourRestarts`, `restart` persists and restores the state through JSON.
  */
-export function runScript(plan: Plan, script: readonly Timed[], options: { honourRestarts: boolean }): TraceStep[] {
+export function runScript(
+  plan: Plan,
+  script: readonly Timed[],
+  options: { honourRestarts: boolean },
+): TraceStep[] {
   let state = initialState(plan);
   let now = 0;
   const trace: TraceStep[] = [];
@@ -341,7 +398,8 @@ export function runScript(plan: Plan, script: readonly Timed[], options: { honou
   };
   for (const { dt, command } of script) {
     now += dt;
-    for (let wake = nextWakeAt(state); wake !== undefined && wake <= now; wake = nextWakeAt(state)) apply({ type: 'tick' }, wake);
+    for (let wake = nextWakeAt(state); wake !== undefined && wake <= now; wake = nextWakeAt(state))
+      apply({ type: 'tick' }, wake);
     let event: EngineEvent | undefined;
     const many: EngineEvent[] = [];
     switch (command.op) {
@@ -370,11 +428,21 @@ export function runScript(plan: Plan, script: readonly Timed[], options: { honou
         break;
       }
       case 'lost':
-        event = { type: 'source-lost', source: plan.ups[command.source % plan.ups.length]!.id, reason: 'DATA-STALE' };
+        event = {
+          type: 'source-lost',
+          source: plan.ups[command.source % plan.ups.length]!.id,
+          reason: 'DATA-STALE',
+        };
         break;
       case 'ack': {
         const c = commands[command.pick % Math.max(1, commands.length)];
-        if (c) event = { type: 'host-progress', host: c.host, commandId: command.wrongId ? `${c.commandId}x` : c.commandId, step: command.step };
+        if (c)
+          event = {
+            type: 'host-progress',
+            host: c.host,
+            commandId: command.wrongId ? `${c.commandId}x` : c.commandId,
+            step: command.step,
+          };
         break;
       }
       case 'healthy': {

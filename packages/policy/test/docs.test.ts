@@ -24,7 +24,11 @@ describe('docs/plan.schema.json', () => {
     const ajv = new Ajv2020({ allErrors: true, strict: false });
     const validate = ajv.compile(JSON.parse(read('plan.schema.json')));
     for (const file of examples) {
-      assert.equal(validate(parse(read(`examples/${file}`))), true, `${file}: ${ajv.errorsText(validate.errors)}`);
+      assert.equal(
+        validate(parse(read(`examples/${file}`))),
+        true,
+        `${file}: ${ajv.errorsText(validate.errors)}`,
+      );
     }
     assert.equal(validate({ ups: [{ id: 'ups' }], hosts: [{ id: 'a', kind: 'toaster' }] }), false);
     assert.equal(validate({ hosts: [] }), false);
@@ -59,7 +63,10 @@ describe('docs/plan.md', () => {
     const doc = read('plan.md');
     const names = new Set<string>();
     const walk = (node: unknown): void => {
-      if (Array.isArray(node)) return node.forEach(walk);
+      if (Array.isArray(node)) {
+        node.forEach(walk);
+        return;
+      }
       if (typeof node !== 'object' || node === null) return;
       const properties = (node as { properties?: Record<string, unknown> }).properties;
       if (properties) for (const key of Object.keys(properties)) names.add(key);

@@ -28,7 +28,8 @@ export function checkTrace(plan: Plan, trace: readonly TraceStep[]): string[] {
       const d = queue.pop()!;
       if (seen.has(d)) continue;
       seen.add(d);
-      if (hosts.get(d)!.kind === 'wake-only') queue.push(...plan.hosts.filter((x) => x.dependsOn.includes(d)).map((x) => x.id));
+      if (hosts.get(d)!.kind === 'wake-only')
+        queue.push(...plan.hosts.filter((x) => x.dependsOn.includes(d)).map((x) => x.id));
       else found.add(d);
     }
     mustPrecede.set(h.id, [...found]);
@@ -36,9 +37,10 @@ export function checkTrace(plan: Plan, trace: readonly TraceStep[]): string[] {
 
   const down = new Set<string>();
   const outstanding = new Set<string>();
-  const sources = new Map<string, { readingAt?: number; lostSince?: number; onLineSince?: number; charge?: number }>(
-    plan.ups.map((u) => [u.id, {}]),
-  );
+  const sources = new Map<
+    string,
+    { readingAt?: number; lostSince?: number; onLineSince?: number; charge?: number }
+  >(plan.ups.map((u) => [u.id, {}]));
   const staleMs = plan.settings.staleAfter * 1000;
   let outage:
     | {
@@ -61,7 +63,8 @@ export function checkTrace(plan: Plan, trace: readonly TraceStep[]): string[] {
     if (h.kind !== 'wake-only' || !outage) return false;
     const controller = plan.hosts.find((x) => x.kind === 'controller');
     const cut = (s: string) =>
-      outage!.poweredOff.has(s) || (outage!.controllerCycled && controller !== undefined && suppliesOf(controller.id).includes(s));
+      outage!.poweredOff.has(s) ||
+      (outage!.controllerCycled && controller !== undefined && suppliesOf(controller.id).includes(s));
     const remaining = suppliesOf(id).filter((s) => !cut(s)).length;
     return remaining < h.minSupplies;
   };
@@ -126,7 +129,8 @@ export function checkTrace(plan: Plan, trace: readonly TraceStep[]): string[] {
           if (kind === 'wake-only') fail(`wake-only host ${a.host} was commanded`);
           if (kind === 'controller') {
             for (const other of outstanding)
-              if (managed(other)) fail(`controller's host ${a.host} commanded while ${other} is still going down`);
+              if (managed(other))
+                fail(`controller's host ${a.host} commanded while ${other} is still going down`);
           }
           for (const d of mustPrecede.get(a.host)!)
             if (!down.has(d)) fail(`${a.host} commanded before ${d}, which depends on it, is down`);
@@ -136,7 +140,8 @@ export function checkTrace(plan: Plan, trace: readonly TraceStep[]): string[] {
         case 'host-down':
           down.add(a.host);
           outstanding.delete(a.host);
-          if (outage && hosts.get(a.host)!.kind === 'controller') outage.controllerCycled = a.how === 'acknowledged';
+          if (outage && hosts.get(a.host)!.kind === 'controller')
+            outage.controllerCycled = a.how === 'acknowledged';
           break;
         case 'host-cancelled':
           outstanding.delete(a.host);
@@ -144,7 +149,9 @@ export function checkTrace(plan: Plan, trace: readonly TraceStep[]): string[] {
         case 'power-off-ups': {
           for (const h of plan.hosts) {
             if (managed(h.id) && suppliesOf(h.id).includes(a.source) && !down.has(h.id))
-              fail(`${a.source} powered off while ${h.id}, which it feeds, is neither down nor past its deadline`);
+              fail(
+                `${a.source} powered off while ${h.id}, which it feeds, is neither down nor past its deadline`,
+              );
           }
           outage?.poweredOff.set(a.source, at);
           break;
@@ -154,7 +161,8 @@ export function checkTrace(plan: Plan, trace: readonly TraceStep[]): string[] {
           outage.restoring = true;
           for (const id of outage.sources) {
             const s = sources.get(id)!;
-            const fresh = s.lostSince === undefined && s.readingAt !== undefined && at < s.readingAt + staleMs;
+            const fresh =
+              s.lostSince === undefined && s.readingAt !== undefined && at < s.readingAt + staleMs;
             if (s.onLineSince === undefined || !fresh) fail(`restore started while ${id} is not on mains`);
             else if (at - s.onLineSince < plan.restore.mainsStableFor * 1000)
               fail(`restore started ${at - s.onLineSince} ms after ${id} returned to mains`);
@@ -163,7 +171,8 @@ export function checkTrace(plan: Plan, trace: readonly TraceStep[]): string[] {
           }
           for (const [u, t] of outage.poweredOff) {
             const { delay, offFor } = plan.ups.find((x) => x.id === u)!.powerOff;
-            if (at < t + (delay + offFor) * 1000) fail(`restore started before ${u} cut its output long enough`);
+            if (at < t + (delay + offFor) * 1000)
+              fail(`restore started before ${u} cut its output long enough`);
           }
           break;
         }
@@ -215,13 +224,16 @@ export function auditState(state: EngineState): string[] {
   const runs = plan.hosts.map((_, i) => pvecGet(o.hosts, i));
   const index = new Map(plan.hosts.map((h, i) => [h.id, i]));
   const managed = (i: number) => plan.hosts[i]!.kind === 'agent' || plan.hosts[i]!.kind === 'nut-client';
-  const inFlight = runs.filter((r, i) => managed(i) && ['triggered', 'commanded', 'cancelling'].includes(r.phase)).length;
+  const inFlight = runs.filter(
+    (r, i) => managed(i) && ['triggered', 'commanded', 'cancelling'].includes(r.phase),
+  ).length;
   if (inFlight !== o.inFlight) problems.push(`inFlight ${o.inFlight}, expected ${inFlight}`);
   const holding = runs.filter((r) => (r.held ?? 0) > 0).length;
   if (holding !== o.holding) problems.push(`holding ${o.holding}, expected ${holding}`);
   if (o.phase === 'restore') {
     const pending = runs.filter((r) => r.phase === 'restore-wait' || r.phase === 'waking').length;
-    if (pending !== o.restorePending) problems.push(`restorePending ${o.restorePending}, expected ${pending}`);
+    if (pending !== o.restorePending)
+      problems.push(`restorePending ${o.restorePending}, expected ${pending}`);
     return problems;
   }
   plan.ups.forEach((u, ui) => {
@@ -229,7 +241,8 @@ export function auditState(state: EngineState): string[] {
       const fed = h.supplies.length === 0 || h.supplies.includes(u.id);
       return fed && managed(i) && !SETTLED.has(runs[i]!.phase);
     }).length;
-    if (unsettled !== o.ups[ui]!.unsettled) problems.push(`${u.id}.unsettled ${o.ups[ui]!.unsettled}, expected ${unsettled}`);
+    if (unsettled !== o.ups[ui]!.unsettled)
+      problems.push(`${u.id}.unsettled ${o.ups[ui]!.unsettled}, expected ${unsettled}`);
   });
   plan.hosts.forEach((h, i) => {
     if (h.kind === 'wake-only') return;
@@ -248,8 +261,11 @@ export function auditState(state: EngineState): string[] {
     if ((run.held ?? 0) !== held) problems.push(`${h.id}.held ${run.held ?? 0}, expected ${held}`);
     if (run.phase === 'commanded' || run.phase === 'cancelling') {
       const q = o.timers[`shutdown:${h.shutdown.timeout * 1000}`];
-      const items = q ? Array.from({ length: q.items.size - q.head }, (_, k) => pvecGet(q.items, q.head + k)) : [];
-      if (!items.some(([at, x]) => x === i && at === run.deadline)) problems.push(`${h.id} has no deadline timer`);
+      const items = q
+        ? Array.from({ length: q.items.size - q.head }, (_, k) => pvecGet(q.items, q.head + k))
+        : [];
+      if (!items.some(([at, x]) => x === i && at === run.deadline))
+        problems.push(`${h.id} has no deadline timer`);
     }
   });
   return problems;
@@ -258,14 +274,17 @@ export function auditState(state: EngineState): string[] {
 /** Every host being woken has its wake deadline queued. */
 export function auditWakeTimers(state: EngineState): string[] {
   const o = state.outage;
-  if (!o || o.phase !== 'restore') return [];
+  if (o?.phase !== 'restore') return [];
   const problems: string[] = [];
   state.plan.hosts.forEach((h, i) => {
     const run = pvecGet(o.hosts, i);
     if (run.phase !== 'waking') return;
     const q = o.timers[`wake:${(h.wake?.timeout ?? 300) * 1000}`];
-    const items = q ? Array.from({ length: q.items.size - q.head }, (_, k) => pvecGet(q.items, q.head + k)) : [];
-    if (!items.some(([at, x]) => x === i && at === run.wakeDeadline)) problems.push(`${h.id} has no wake timer`);
+    const items = q
+      ? Array.from({ length: q.items.size - q.head }, (_, k) => pvecGet(q.items, q.head + k))
+      : [];
+    if (!items.some(([at, x]) => x === i && at === run.wakeDeadline))
+      problems.push(`${h.id} has no wake timer`);
   });
   return problems;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { initialState, nextWakeAt, step, type EngineEvent, type EngineState } from '../src/index.ts';
+import { type EngineEvent, type EngineState, initialState, nextWakeAt, step } from '../src/index.ts';
 import { type Command, planArb, runScript, scriptArb, type Timed, toReading } from './arbitraries.ts';
 import { auditState, auditWakeTimers, checkTrace } from './invariants.ts';
 
@@ -75,7 +75,15 @@ const benignArb = (debounceMs: number, sources: number) =>
       fc.record({
         kind: fc.constant('reading' as const),
         source: fc.nat({ max: sources - 1 }),
-        status: fc.constantFrom('OL', 'OL CHRG', 'OL LB', 'OB CAL', 'OB DISCHRG TEST', 'OB DISCHRG LB TEST', 'OFF'),
+        status: fc.constantFrom(
+          'OL',
+          'OL CHRG',
+          'OL LB',
+          'OB CAL',
+          'OB DISCHRG TEST',
+          'OB DISCHRG LB TEST',
+          'OFF',
+        ),
         charge: fc.integer({ min: 0, max: 100 }),
         runtime: fc.option(fc.integer({ min: 0, max: 2000 })),
       }),
@@ -93,7 +101,10 @@ describe('false triggers', () => {
         fc.context(),
         fc.integer({ min: 0, max: 1_000_000 }),
         (plan, ctx, salt) => {
-          const steps = fc.sample(benignArb(plan.settings.debounce * 1000, plan.ups.length), { numRuns: 1, seed: salt })[0]!;
+          const steps = fc.sample(benignArb(plan.settings.debounce * 1000, plan.ups.length), {
+            numRuns: 1,
+            seed: salt,
+          })[0]!;
           let state: EngineState = initialState(plan);
           let now = 0;
           const lastMains = new Map<number, boolean>(plan.ups.map((_, i) => [i, true]));
@@ -114,21 +125,44 @@ describe('false triggers', () => {
             if (s.kind === 'wait') now += s.ms;
             else if (s.kind === 'lost') {
               // Communication lost while on mains only (a loss during a blip is not harmless).
-              if (lastMains.get(s.source)) apply({ type: 'source-lost', source: source(s.source), reason: 'DATA-STALE' });
+              if (lastMains.get(s.source))
+                apply({ type: 'source-lost', source: source(s.source), reason: 'DATA-STALE' });
             } else if (s.kind === 'reading') {
-              const r: Command = { op: 'reading', source: s.source, status: s.status, charge: s.charge, runtime: s.runtime };
-              apply({ type: 'reading', source: source(s.source), reading: toReading(r as Extract<Command, { op: 'reading' }>) });
+              const r: Command = {
+                op: 'reading',
+                source: s.source,
+                status: s.status,
+                charge: s.charge,
+                runtime: s.runtime,
+              };
+              apply({
+                type: 'reading',
+                source: source(s.source),
+                reading: toReading(r as Extract<Command, { op: 'reading' }>),
+              });
               lastMains.set(s.source, true);
             } else {
               const start = now;
               const status = s.lb ? 'OB DISCHRG LB' : 'OB DISCHRG';
-              apply({ type: 'reading', source: source(s.source), reading: { status: status.split(' '), charge: s.charge } });
+              apply({
+                type: 'reading',
+                source: source(s.source),
+                reading: { status: status.split(' '), charge: s.charge },
+              });
               for (const dt of [...s.inside].sort((a, b) => a - b).filter((dt) => dt < s.length)) {
                 now = start + dt;
-                apply({ type: 'reading', source: source(s.source), reading: { status: status.split(' '), charge: s.charge } });
+                apply({
+                  type: 'reading',
+                  source: source(s.source),
+                  reading: { status: status.split(' '), charge: s.charge },
+                });
               }
               now = start + s.length;
-              apply({ type: 'reading', source: source(s.source), reading: { status: ['OL'], charge: s.charge } });
+              apply({
+                type: 'reading',
+                source: source(s.source),
+                reading: { status: ['OL'], charge: s.charge },
+              });
               lastMains.set(s.source, true);
             }
           }

@@ -17,7 +17,12 @@ function story(r: SimulationResult, types?: string[]): string[] {
   return r.timeline
     .filter((e) => !types || types.includes(e.kind === 'action' ? e.action.type : e.event.type))
     .map((e) => {
-      const x = (e.kind === 'action' ? e.action : e.event) as { type: string; host?: string; ups?: string; source?: string };
+      const x = (e.kind === 'action' ? e.action : e.event) as {
+        type: string;
+        host?: string;
+        ups?: string;
+        source?: string;
+      };
       return `${Math.round(e.at)} ${x.type}${x.host ? ` ${x.host}` : ''}${x.ups ? ` ${x.ups}` : ''}${x.source ? ` ${x.source}` : ''}`;
     });
 }
@@ -56,13 +61,34 @@ const lab = plan({
     {
       id: 'ups',
       powerOff: { delay: 30 },
-      battery: { load: 40, samples: [{ load: 40, runtime: 900 }, { load: 80, runtime: 360 }] },
+      battery: {
+        load: 40,
+        samples: [
+          { load: 40, runtime: 900 },
+          { load: 80, runtime: 360 },
+        ],
+      },
     },
   ],
   hosts: [
-    { id: 'app', kind: 'agent', dependsOn: ['nas'], shutdown: { triggers: [{ type: 'budget' }], expectedDuration: 60 }, wake: { method: 'wol', mac: '00:11:22:33:44:01' } },
-    { id: 'nas', kind: 'nut-client', shutdown: { triggers: [{ type: 'budget' }], expectedDuration: 120 }, wake: { method: 'wol', mac: '00:11:22:33:44:02' } },
-    { id: 'ctl', kind: 'controller', shutdown: { triggers: [{ type: 'low-battery' }], expectedDuration: 20 } },
+    {
+      id: 'app',
+      kind: 'agent',
+      dependsOn: ['nas'],
+      shutdown: { triggers: [{ type: 'budget' }], expectedDuration: 60 },
+      wake: { method: 'wol', mac: '00:11:22:33:44:01' },
+    },
+    {
+      id: 'nas',
+      kind: 'nut-client',
+      shutdown: { triggers: [{ type: 'budget' }], expectedDuration: 120 },
+      wake: { method: 'wol', mac: '00:11:22:33:44:02' },
+    },
+    {
+      id: 'ctl',
+      kind: 'controller',
+      shutdown: { triggers: [{ type: 'low-battery' }], expectedDuration: 20 },
+    },
   ],
   restore: { mainsStableFor: 60, minCharge: 20 },
 });
@@ -71,17 +97,27 @@ describe('feasibility', () => {
   test('states the critical path against the runtime at the current load', () => {
     const report = checkFeasibility(lab);
     assert.equal(report.ok, true);
-    assert.deepEqual(report.ups.map((u) => u.message), [
-      'ups: this plan needs 200 s on its critical path (app → nas → ctl); at the current load (40 %) the runtime is 900 s',
-    ]);
+    assert.deepEqual(
+      report.ups.map((u) => u.message),
+      [
+        'ups: this plan needs 200 s on its critical path (app → nas → ctl); at the current load (40 %) the runtime is 900 s',
+      ],
+    );
     assert.deepEqual(report.errors, []);
   });
 
   test('flags a plan the battery cannot carry, late triggers, and a UPS delay shorter than the controller’s halt', () => {
     const p = plan({
-      ups: [{ id: 'ups', powerOff: { delay: 10 }, battery: { load: 80, samples: [{ load: 80, runtime: 200 }] } }],
+      ups: [
+        { id: 'ups', powerOff: { delay: 10 }, battery: { load: 80, samples: [{ load: 80, runtime: 200 }] } },
+      ],
       hosts: [
-        { id: 'vm', kind: 'agent', dependsOn: ['hv'], shutdown: { triggers: [{ type: 'on-battery', after: 120 }], expectedDuration: 90 } },
+        {
+          id: 'vm',
+          kind: 'agent',
+          dependsOn: ['hv'],
+          shutdown: { triggers: [{ type: 'on-battery', after: 120 }], expectedDuration: 90 },
+        },
         { id: 'hv', kind: 'agent', shutdown: { expectedDuration: 100 } },
         { id: 'ctl', kind: 'controller', shutdown: { expectedDuration: 30 } },
       ],
@@ -96,9 +132,21 @@ describe('feasibility', () => {
       },
     ]);
     assert.deepEqual(report.warnings, [
-      { path: '/hosts/0/shutdown/triggers', message: "'vm' starts at ~120 s on battery (on ups) and then needs 220 s with the hosts waiting for it, but the runtime is 200 s" },
-      { path: '/hosts/1/shutdown/triggers', message: "'hv' starts at ~120 s on battery (on ups) and then needs 130 s with the hosts waiting for it, but the runtime is 200 s" },
-      { path: '/ups/0/powerOff/delay', message: "ups cuts its load 10 s after the power-off command, but the controller’s host 'ctl' needs ~30 s to halt" },
+      {
+        path: '/hosts/0/shutdown/triggers',
+        message:
+          "'vm' starts at ~120 s on battery (on ups) and then needs 220 s with the hosts waiting for it, but the runtime is 200 s",
+      },
+      {
+        path: '/hosts/1/shutdown/triggers',
+        message:
+          "'hv' starts at ~120 s on battery (on ups) and then needs 130 s with the hosts waiting for it, but the runtime is 200 s",
+      },
+      {
+        path: '/ups/0/powerOff/delay',
+        message:
+          "ups cuts its load 10 s after the power-off command, but the controller’s host 'ctl' needs ~30 s to halt",
+      },
     ]);
     // A live runtime reading overrides the model; learned durations replace the pessimistic timeouts.
     assert.equal(checkFeasibility(p, { runtime: { ups: 600 } }).ok, true);
@@ -112,24 +160,39 @@ describe('simulate', () => {
   test('a whole outage: budget shutdown in order, power-off, controller offline, return, ordered restore', () => {
     const r = simulate(lab, outageScenario(lab, { mainsBackAfter: 1200 }));
     assert.deepEqual(r.crashes, []);
-    assert.deepEqual(r.outages.map((o) => o.outcome), ['restored']);
-    assert.deepEqual(story(r, ['shutdown-host', 'host-down', 'power-off-ups', 'controller-offline', 'controller-online', 'wake-host', 'host-up', 'outage-ended']).map((l) => l.replace(/^\d+ /, '')), [
-      'shutdown-host app',
-      'host-down app',
-      'shutdown-host nas',
-      'host-down nas',
-      'power-off-ups ups',
-      'shutdown-host ctl',
-      'host-down ctl',
-      'controller-offline',
-      'controller-online',
-      'host-up ctl',
-      'wake-host nas',
-      'host-up nas',
-      'wake-host app',
-      'host-up app',
-      'outage-ended',
-    ]);
+    assert.deepEqual(
+      r.outages.map((o) => o.outcome),
+      ['restored'],
+    );
+    assert.deepEqual(
+      story(r, [
+        'shutdown-host',
+        'host-down',
+        'power-off-ups',
+        'controller-offline',
+        'controller-online',
+        'wake-host',
+        'host-up',
+        'outage-ended',
+      ]).map((l) => l.replace(/^\d+ /, '')),
+      [
+        'shutdown-host app',
+        'host-down app',
+        'shutdown-host nas',
+        'host-down nas',
+        'power-off-ups ups',
+        'shutdown-host ctl',
+        'host-down ctl',
+        'controller-offline',
+        'controller-online',
+        'host-up ctl',
+        'wake-host nas',
+        'host-up nas',
+        'wake-host app',
+        'host-up app',
+        'outage-ended',
+      ],
+    );
     // The budget leaves the margin: the last host is down well before the battery would run out.
     const [ups] = r.ups;
     assert.ok(ups!.lowestCharge > 5, `lowest charge ${ups!.lowestCharge}`);
@@ -143,18 +206,35 @@ describe('simulate', () => {
 
   test('a plan that does not fit the battery: the hosts that lose power are reported', () => {
     const p = plan({
-      ups: [{ id: 'ups', powerOff: { enabled: false }, battery: { load: 60, samples: [{ load: 60, runtime: 300 }] } }],
-      hosts: [{ id: 'slow', kind: 'agent', shutdown: { triggers: [{ type: 'on-battery', after: 250 }], timeout: 600, expectedDuration: 120 } }],
+      ups: [
+        {
+          id: 'ups',
+          powerOff: { enabled: false },
+          battery: { load: 60, samples: [{ load: 60, runtime: 300 }] },
+        },
+      ],
+      hosts: [
+        {
+          id: 'slow',
+          kind: 'agent',
+          shutdown: { triggers: [{ type: 'on-battery', after: 250 }], timeout: 600, expectedDuration: 120 },
+        },
+      ],
     });
     const r = simulate(p, outageScenario(p));
-    assert.deepEqual(r.crashes.map((c) => [c.host, Math.round(c.at)]), [['slow', 300]]);
+    assert.deepEqual(
+      r.crashes.map((c) => [c.host, Math.round(c.at)]),
+      [['slow', 300]],
+    );
     assert.equal(Math.round(r.ups[0]!.depletedAt!), 300);
   });
 
   test('a host that never acknowledges: the deadline passes and the UPS is powered off after it', () => {
     const r = simulate(lab, scenario(lab, { hosts: { app: { acknowledges: false } } }));
     const downs = r.timeline.flatMap((e) =>
-      e.kind === 'action' && e.action.type === 'host-down' ? [{ host: e.action.host, how: e.action.how, at: e.at }] : [],
+      e.kind === 'action' && e.action.type === 'host-down'
+        ? [{ host: e.action.host, how: e.action.how, at: e.at }]
+        : [],
     );
     assert.deepEqual(
       downs.map((d) => `${d.host} ${d.how}`),
@@ -194,7 +274,9 @@ describe('simulate', () => {
 
   test('the power race: mains returns mid-shutdown, hosts complete, the UPS cycles and everything returns', () => {
     const p = plan({
-      ups: [{ id: 'ups', powerOff: { delay: 20 }, battery: { load: 40, samples: [{ load: 40, runtime: 900 }] } }],
+      ups: [
+        { id: 'ups', powerOff: { delay: 20 }, battery: { load: 40, samples: [{ load: 40, runtime: 900 }] } },
+      ],
       hosts: [
         { id: 'a', kind: 'agent', shutdown: { triggers: [{ type: 'on-battery', after: 30 }] } },
         { id: 'b', kind: 'agent', shutdown: { triggers: [{ type: 'on-battery', after: 30 }] } },
@@ -202,26 +284,62 @@ describe('simulate', () => {
       restore: { mainsStableFor: 30, minCharge: 0 },
     });
     // Both take 60 s; mains is back at 40 s, while they are going down.
-    const r = simulate(p, scenario(p, { ups: { ups: { mains: [{ at: 0, on: false }, { at: 40, on: true }] } }, defaults: { shutdownSeconds: 60, bootSeconds: 45 } }));
-    assert.deepEqual(story(r, ['mains-returned', 'host-down', 'power-off-ups', 'ups-output-off', 'ups-output-on', 'host-running', 'outage-ended']), [
-      '50 mains-returned',
-      '90 host-down a',
-      '90 host-down b',
-      '90 power-off-ups ups',
-      '110 ups-output-off ups',
-      // The UPS returns on its own after its return delay; Blackstart's switch-on then finds it on.
-      '120 ups-output-on ups',
-      '120 ups-output-on ups',
-      '165 host-running a',
-      '165 host-running b',
-      '165 outage-ended',
-    ]);
-    assert.deepEqual(r.outages.map((o) => o.outcome), ['restored']);
+    const r = simulate(
+      p,
+      scenario(p, {
+        ups: {
+          ups: {
+            mains: [
+              { at: 0, on: false },
+              { at: 40, on: true },
+            ],
+          },
+        },
+        defaults: { shutdownSeconds: 60, bootSeconds: 45 },
+      }),
+    );
+    assert.deepEqual(
+      story(r, [
+        'mains-returned',
+        'host-down',
+        'power-off-ups',
+        'ups-output-off',
+        'ups-output-on',
+        'host-running',
+        'outage-ended',
+      ]),
+      [
+        '50 mains-returned',
+        '90 host-down a',
+        '90 host-down b',
+        '90 power-off-ups ups',
+        '110 ups-output-off ups',
+        // The UPS returns on its own after its return delay; Blackstart's switch-on then finds it on.
+        '120 ups-output-on ups',
+        '120 ups-output-on ups',
+        '165 host-running a',
+        '165 host-running b',
+        '165 outage-ended',
+      ],
+    );
+    assert.deepEqual(
+      r.outages.map((o) => o.outcome),
+      ['restored'],
+    );
   });
 
   test('replays recorded readings instead of the battery model', () => {
-    const p = plan({ ups: [{ id: 'ups', powerOff: { enabled: false } }], hosts: [{ id: 'h', kind: 'agent', shutdown: { triggers: [{ type: 'charge-below', percent: 50 }] } }] });
-    const readings = Array.from({ length: 30 }, (_, i) => ({ at: i * 10, status: 'OB DISCHRG', charge: 100 - i * 3, runtime: 900 - i * 30, load: 40 }));
+    const p = plan({
+      ups: [{ id: 'ups', powerOff: { enabled: false } }],
+      hosts: [{ id: 'h', kind: 'agent', shutdown: { triggers: [{ type: 'charge-below', percent: 50 }] } }],
+    });
+    const readings = Array.from({ length: 30 }, (_, i) => ({
+      at: i * 10,
+      status: 'OB DISCHRG',
+      charge: 100 - i * 3,
+      runtime: 900 - i * 30,
+      load: 40,
+    }));
     const r = simulate(p, scenario(p, { ups: { ups: { readings } } }));
     assert.deepEqual(story(r, ['host-triggered']), ['170 host-triggered h']);
     assert.equal(r.ups[0]?.model?.samples, 30);
@@ -232,7 +350,14 @@ describe('simulate', () => {
       simulate(
         lab,
         scenario(lab, {
-          ups: { ups: { mains: [{ at: 0, on: false }, { at: 1500, on: true }] } },
+          ups: {
+            ups: {
+              mains: [
+                { at: 0, on: false },
+                { at: 1500, on: true },
+              ],
+            },
+          },
           hosts: loads ? { app: { load: 15 }, nas: { load: 20 } } : {},
         }),
       );
@@ -240,10 +365,16 @@ describe('simulate', () => {
   });
 
   test('scenario errors name the field', () => {
-    const v = validateScenario({ ups: { ghost: {}, ups: { charge: 120 } }, hosts: { nope: {} }, extra: 1 }, lab);
+    const v = validateScenario(
+      { ups: { ghost: {}, ups: { charge: 120 } }, hosts: { nope: {} }, extra: 1 },
+      lab,
+    );
     assert.equal(v.ok, false);
     assert.deepEqual(!v.ok && v.errors, [
-      { path: '/extra', message: "unknown property 'extra' (allowed: duration, readingInterval, ups, hosts, defaults)" },
+      {
+        path: '/extra',
+        message: "unknown property 'extra' (allowed: duration, readingInterval, ups, hosts, defaults)",
+      },
       { path: '/ups/ups/charge', message: 'must be at most 100' },
     ]);
     const refs = validateScenario({ ups: { ghost: {} }, hosts: { nope: {} } }, lab);

@@ -18,7 +18,12 @@ describe('plan validation', () => {
     const [host] = v.plan.hosts;
     assert.deepEqual(host?.shutdown, { triggers: [], hooks: [], timeout: 180, fallback: 'proceed' });
     assert.equal(host?.minSupplies, 1);
-    assert.deepEqual(v.plan.restore, { enabled: true, mainsStableFor: 120, minCharge: 50, onWakeFailure: 'continue' });
+    assert.deepEqual(v.plan.restore, {
+      enabled: true,
+      mainsStableFor: 120,
+      minCharge: 50,
+      onWakeFailure: 'continue',
+    });
     assert.equal(v.plan.settings.pointOfNoReturn, 'commanded');
   });
 
@@ -48,7 +53,8 @@ describe('plan validation', () => {
       [
         {
           path: '/hosts/1/wake/via',
-          message: 'restore order impossible (dependencies and wake relays form a cycle): relay → far → relay',
+          message:
+            'restore order impossible (dependencies and wake relays form a cycle): relay → far → relay',
         },
       ],
     );
@@ -64,15 +70,27 @@ describe('plan validation', () => {
           {
             id: 'c',
             kind: 'agent',
-            shutdown: { triggers: [{ type: 'on-battery' }, { type: 'charge-below', percent: 120 }, { type: 'blackout' }] },
+            shutdown: {
+              triggers: [
+                { type: 'on-battery' },
+                { type: 'charge-below', percent: 120 },
+                { type: 'blackout' },
+              ],
+            },
           },
         ],
         colour: 'blue',
       }),
       [
-        { path: '/colour', message: "unknown property 'colour' (allowed: ups, hosts, groups, settings, restore)" },
+        {
+          path: '/colour',
+          message: "unknown property 'colour' (allowed: ups, hosts, groups, settings, restore)",
+        },
         { path: '/hosts/0/kind', message: 'must be one of "agent", "nut-client", "wake-only", "controller"' },
-        { path: '/hosts/1/id', message: 'must be lower-case id: letters, digits, . _ - (at most 63 characters)' },
+        {
+          path: '/hosts/1/id',
+          message: 'must be lower-case id: letters, digits, . _ - (at most 63 characters)',
+        },
         { path: '/hosts/2/shutdown/triggers/0/after', message: "missing property 'after'" },
         { path: '/hosts/2/shutdown/triggers/1/percent', message: 'must be at most 100' },
         {
@@ -108,7 +126,12 @@ describe('plan validation', () => {
         hosts: [
           { id: 'a', kind: 'agent', dependsOn: ['zz', 'a'], supplies: ['nope'], group: 'h' },
           { id: 'a', kind: 'agent' },
-          { id: 'b', kind: 'agent', dependsOn: ['a', 'a'], wake: { method: 'relay', via: 'ghost', mac: '00:11:22:33:44:55' } },
+          {
+            id: 'b',
+            kind: 'agent',
+            dependsOn: ['a', 'a'],
+            wake: { method: 'relay', via: 'ghost', mac: '00:11:22:33:44:55' },
+          },
         ],
       }),
       [
@@ -158,11 +181,23 @@ describe('plan validation', () => {
           message:
             'the controller’s host goes down last, so it cannot depend on other hosts (run the controller elsewhere, or make those hosts wake-only)',
         },
-        { path: '/hosts/3/shutdown/hooks', message: 'a nut-client host runs no hooks: only agent and controller hosts do' },
-        { path: '/hosts/4/shutdown/triggers', message: 'a wake-only host is never shut down by Blackstart: it has no triggers' },
+        {
+          path: '/hosts/3/shutdown/hooks',
+          message: 'a nut-client host runs no hooks: only agent and controller hosts do',
+        },
+        {
+          path: '/hosts/4/shutdown/triggers',
+          message: 'a wake-only host is never shut down by Blackstart: it has no triggers',
+        },
         { path: '/hosts/5/wake/mac', message: "wake method 'wol' needs the host's MAC address" },
-        { path: '/hosts/6/wake/via', message: "wake method 'relay' needs 'via': the agent host that sends the packet" },
-        { path: '/hosts/7/wake/health/host', message: 'a TCP health check needs a host (or the host’s address)' },
+        {
+          path: '/hosts/6/wake/via',
+          message: "wake method 'relay' needs 'via': the agent host that sends the packet",
+        },
+        {
+          path: '/hosts/7/wake/health/host',
+          message: 'a TCP health check needs a host (or the host’s address)',
+        },
         { path: '/hosts/8/wake/health', message: 'a nut-client host runs no agent to reconnect' },
       ],
     );
