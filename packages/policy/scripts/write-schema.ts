@@ -8,5 +8,8 @@ import { planJsonSchema } from '../src/json-schema.ts';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const target = `${root}docs/plan.schema.json`;
 writeFileSync(target, `${JSON.stringify(planJsonSchema(), null, 2)}\n`);
-execFileSync(`${root}node_modules/.bin/biome`, ['format', '--write', target], { cwd: root, stdio: 'inherit' });
+execFileSync(`${root}node_modules/.bin/biome`, ['format', '--write', target], {
+  cwd: root,
+  stdio: 'inherit',
+});
 console.log(`wrote ${target}`);

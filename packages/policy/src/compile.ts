@@ -108,6 +108,9 @@ function build(plan: Plan): CompiledPlan {
   // Commanded dependents, looking through wake-only hosts.
   const blockers = hostIds.map((_, i) => {
     if (kinds[i] === 'wake-only') return [];
+    const direct = dependents[i]!;
+    // Only wake-only dependents need a search; most hosts have none.
+    if (!direct.some((d) => kinds[d] === 'wake-only')) return direct.slice();
     const found = new Set<number>();
     const seen = new Set<number>();
     const stack = [...dependents[i]!];

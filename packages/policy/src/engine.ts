@@ -277,6 +277,8 @@ interface Working {
   restorePending: number;
   wakeFailures: number;
   timers: Map<string, { head: number; items: PVecDraft<readonly [number, number]> }>;
+  /** A queue was created in this step: the queues need sorting by key again. */
+  timersAdded: boolean;
   triggerCheckAt?: number;
   /** Look at triggers in this step (data changed, the outage began, or a time-based trigger is due). */
   evaluate: boolean;
@@ -296,6 +298,8 @@ class Step {
   hostsDown: string[] | undefined;
   o: Working | undefined;
   private readingsChanged = false;
+  /** Runtime estimates by source, computed once per step. */
+  private readonly runtimes = new Map<string, number | undefined>();
 
   constructor(
     readonly state: EngineState,
@@ -522,9 +526,16 @@ class Step {
     this.hostsDown = undefined;
     const settled = (h: number) => SETTLED.has(runs[h]!.phase);
     for (let h = 0; h < runs.length; h++) {
-      let waitFor = 0;
-      for (const b of c.blockers[h]!) if (!settled(b)) waitFor++;
-      if (runs[h]!.waitFor !== waitFor) runs[h] = { ...runs[h]!, waitFor };
+      const blockers = c.blockers[h]!;
+      let waitFor = blockers.length;
+      for (const b of blockers) if (settled(b)) waitFor--;
+      const run = runs[h]!;
+      if (run.waitFor === waitFor) continue;
+      // A fresh idle run (the usual case) is rebuilt directly rather than copied.
+      runs[h] =
+        run.phase === 'idle' && run.unverified === undefined
+          ? { phase: 'idle', waitFor }
+          : { ...run, waitFor };
     }
     let inFlight = 0;
     for (let h = 0; h < runs.length; h++) if (c.managed[h] && IN_FLIGHT.has(runs[h]!.phase)) inFlight++;
@@ -553,6 +564,7 @@ class Step {
       restorePending: 0,
       wakeFailures: 0,
       timers: new Map(),
+      timersAdded: false,
       evaluate: true,
       dispatch: [],
       wakeable: [],
@@ -743,13 +755,7 @@ class Step {
       }
       nextCheck = Math.min(nextCheck, fired.nextCheck);
       if (klass.budgetMargin !== undefined) {
-        const runtime = estimateRuntime(
-          s.reading,
-          s.readingAt,
-          s.depletion,
-          this.settings.budget.reserveCharge,
-          this.now,
-        );
+        const runtime = this.runtimeLeft(id, s);
         if (runtime !== undefined) estimates.push({ source: id, runtime });
       }
     }
@@ -770,6 +776,19 @@ class Step {
         nextAt: (threshold) => this.now + Math.max(1, (critical.runtime - threshold) * 1000),
       },
     };
+  }
+
+  private runtimeLeft(id: string, s: SourceState): number | undefined {
+    if (this.runtimes.has(id)) return this.runtimes.get(id);
+    const runtime = estimateRuntime(
+      s.reading,
+      s.readingAt,
+      s.depletion,
+      this.settings.budget.reserveCharge,
+      this.now,
+    );
+    this.runtimes.set(id, runtime);
+    return runtime;
   }
 
   private firedTrigger(
@@ -822,11 +841,15 @@ class Step {
   private trigger(first: number, reason: string, propagate: boolean): void {
     const o = this.o!;
     const c = this.c;
-    const stack: Array<[number, string]> = [[first, reason]];
+    // Pairs of (host, the host that pulled it down; -1 for `reason`). Reasons are built only for
+    // hosts that actually trigger: a mass trigger reaches most hosts many times over.
+    const stack: number[] = [first, -1];
     while (stack.length > 0) {
-      const [h, why] = stack.pop()!;
+      const cause = stack.pop()!;
+      const h = stack.pop()!;
       const run = o.hosts.get(h);
       if (run.phase !== 'idle' || c.kinds[h] === 'wake-only') continue;
+      const why = cause < 0 ? reason : `must go down before '${c.hostIds[cause]}'`;
       this.put(h, { ...run, phase: 'triggered', trigger: why, triggeredAt: this.now });
       if (c.managed[h]) o.inFlight++;
       this.emit({ type: 'host-triggered', outage: o.id, host: c.hostIds[h]!, trigger: why });
@@ -834,7 +857,8 @@ class Step {
       if (!propagate) continue;
       const blockers = c.blockers[h]!;
       for (let k = blockers.length - 1; k >= 0; k--) {
-        stack.push([blockers[k]!, `must go down before '${c.hostIds[h]}'`]);
+        const b = blockers[k]!;
+        if (o.hosts.get(b).phase === 'idle') stack.push(b, h);
       }
     }
   }
@@ -1018,11 +1042,12 @@ class Step {
 
   private addTimer(kind: string, lengthMs: number, at: number, h: number): void {
     const o = this.o!;
-    const key = `${kind}:${lengthMs}`;
+    const key = timerKey(kind, lengthMs);
     let q = o.timers.get(key);
     if (!q) {
       q = { head: 0, items: new PVecDraft(pvecOf<readonly [number, number]>([])) };
       o.timers.set(key, q);
+      o.timersAdded = true;
     }
     q.items.push([at, h]);
   }
@@ -1036,7 +1061,8 @@ class Step {
 
   private expireTimers(): void {
     const o = this.o!;
-    for (const [key, q] of [...o.timers].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    // Queues are kept in key order (see `close`), so this order is the same after a restart.
+    for (const [key, q] of o.timers) {
       const kind = key.slice(0, key.indexOf(':'));
       while (q.head < q.items.length) {
         const [at, h] = q.items.get(q.head);
@@ -1094,15 +1120,20 @@ class Step {
       if (down || (c.kinds[h] === 'wake-only' && poweredOff(h))) inSet[h] = 1;
     }
     for (let h = 0; h < o.hosts.length; h++) {
-      const { held, ...run } = o.hosts.get(h);
+      const current = o.hosts.get(h);
       if (!inSet[h]) {
-        if (held !== undefined) this.put(h, run);
+        if (current.held !== undefined) {
+          const { held: _held, ...run } = current;
+          this.put(h, run);
+        }
         continue;
       }
       let waitFor = 0;
       for (const d of c.restoreDeps[h]!) if (inSet[d]) waitFor++;
-      const { unverified: _unknown, ...known } = run;
-      this.put(h, { ...known, phase: 'restore-wait', waitFor });
+      const next: HostRun = { ...current, phase: 'restore-wait', waitFor };
+      if (next.held !== undefined) delete next.held;
+      if (next.unverified !== undefined) delete next.unverified;
+      this.put(h, next);
       o.restorePending++;
     }
     o.holding = 0;
@@ -1263,6 +1294,7 @@ class Step {
       restorePending: outage.restorePending,
       wakeFailures: outage.wakeFailures,
       timers,
+      timersAdded: false,
       evaluate: false,
       dispatch: [],
       wakeable: [],
@@ -1275,7 +1307,8 @@ class Step {
 
   private close(w: Working): OutageState {
     const timers: Record<string, TimerQueue> = {};
-    for (const [key, q] of [...w.timers].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const queues = w.timersAdded ? [...w.timers].sort(([a], [b]) => (a < b ? -1 : 1)) : w.timers;
+    for (const [key, q] of queues) {
       const kind = key.slice(0, key.indexOf(':'));
       // Drop entries that no longer matter (acknowledged before their deadline), then empty queues.
       let head = q.head;
@@ -1311,6 +1344,18 @@ class Step {
     if (w.triggerCheckAt !== undefined && w.phase === 'shutdown') outage.triggerCheckAt = w.triggerCheckAt;
     return outage;
   }
+}
+
+const timerKeys = new Map<number, string>();
+/** `shutdown:180000`: one interned string per kind and length. */
+function timerKey(kind: string, lengthMs: number): string {
+  const id = (kind === SHUTDOWN ? 0 : 1) + lengthMs * 2;
+  let key = timerKeys.get(id);
+  if (key === undefined) {
+    key = `${kind}:${lengthMs}`;
+    timerKeys.set(id, key);
+  }
+  return key;
 }
 
 /** Down, past its deadline, or possibly never back from an earlier wake-up. */

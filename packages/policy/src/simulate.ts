@@ -624,7 +624,9 @@ class Simulation {
     this.online = false;
     this.tickAt = undefined;
     this.pending = [];
-    this.journal = JSON.stringify(this.state);
+    // The journal holds the engine's state; the plan is loaded from its file at restart.
+    const { plan: _plan, ...journal } = this.state;
+    this.journal = JSON.stringify(journal);
     this.world({ type: 'controller-offline' });
   }
 
@@ -632,7 +634,8 @@ class Simulation {
   private goOnline(): void {
     if (this.online) return;
     this.online = true;
-    if (this.journal !== undefined) this.state = JSON.parse(this.journal) as EngineState;
+    if (this.journal !== undefined)
+      this.state = { plan: this.state.plan, ...(JSON.parse(this.journal) as Omit<EngineState, 'plan'>) };
     this.world({ type: 'controller-online' });
     for (let h = 0; h < this.hosts.length; h++)
       if (this.hosts[h]!.condition === 'running' && h !== this.c.controller)
