@@ -66,7 +66,8 @@ rows.push([
 
 // ---- single steps on a 10 000-host state ----
 
-// Worst case: FSD on every UPS fires all 10 000 hosts in one step (and commands every leaf).
+// Worst case: FSD on every UPS, one after the other. The first fires the hosts on that UPS and,
+// through their dependents, most of the room in one step.
 const fsdSteps: number[] = [];
 let fsdActions = 0;
 for (let k = 0; k < 5; k++) {
@@ -75,7 +76,7 @@ for (let k = 0; k < 5; k++) {
     s = step(s, { type: 'reading', source: u.id, reading: { status: ['OL'], charge: 100 } }, 0).state;
   let last = s;
   gc();
-  const times: number[] = [];
+  let slowest = 0;
   for (const u of room.ups) {
     const [r, t] = time(() =>
       step(
@@ -85,10 +86,12 @@ for (let k = 0; k < 5; k++) {
       ),
     );
     last = r.state;
-    times.push(t);
-    fsdActions += r.actions.length;
+    if (t > slowest) {
+      slowest = t;
+      fsdActions = r.actions.length;
+    }
   }
-  fsdSteps.push(Math.max(...times));
+  fsdSteps.push(slowest);
 }
 
 // Drive the outage step by step as the controller would (readings every 5 s, acknowledgements after
@@ -179,9 +182,9 @@ const typicalRow = (what: string, xs: number[]) => [
   '≤ 10 ms',
 ];
 rows.push([
-  'one step, worst case: FSD fires every host of a UPS at once (¼ of the 10 000)',
+  'one step, worst case: FSD starts the outage and fires thousands of hosts at once',
   `${ms(median(fsdSteps))} ms`,
-  `slowest of the 4 UPS steps, median of 5 runs (${Math.round(fsdActions / 5)} actions per run)`,
+  `${fsdActions} actions in that step; median of 5 runs`,
   '≤ 10 ms',
 ]);
 rows.push([
@@ -232,6 +235,13 @@ rows.push([
   '',
 ]);
 
+/** A Markdown table padded the way Biome formats it, so that docs/benchmarks.md stays lint-clean. */
+function table(head: string[], body: string[][]): string {
+  const widths = head.map((h, i) => Math.max(3, h.length, ...body.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
 const cpu = cpus();
 console.log(`## Policy engine
 
@@ -246,6 +256,4 @@ from their captured state: a step is pure, so a replay repeats exactly the same 
 Machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}. Measured while other
 engineers' builds and tests shared the machine: figures are noisy upwards.
 
-| measurement | result | detail | goal |
-| --- | --- | --- | --- |
-${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}`);
+${table(['measurement', 'result', 'detail', 'goal'], rows)}`);
