@@ -249,7 +249,8 @@ export function step(state: EngineState, event: EngineEvent, now: number): StepR
  * simultaneous acknowledgements this way).
  */
 export function stepMany(state: EngineState, events: readonly EngineEvent[], now: number): StepResult {
-  const run = new Step(state, Math.max(now, state.clock));
+  // A clock that jumped back (or a broken one) never moves engine time backwards, nor corrupts it.
+  const run = new Step(state, Number.isFinite(now) ? Math.max(now, state.clock) : state.clock);
   for (const event of events) run.apply(event);
   return run.finish();
 }
@@ -341,7 +342,7 @@ class Step {
 
   private onReading(id: string, reading: UpsReading): void {
     const prev = this.sources[id];
-    if (!prev) return;
+    if (!prev || !Array.isArray(reading?.status)) return;
     const power = powerOf(reading);
     const fsd = reading.status.includes('FSD');
     // A gap in the data breaks "stable on mains": we do not know what happened meanwhile.

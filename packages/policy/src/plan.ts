@@ -121,12 +121,6 @@ export const WakeSchema = Type.Object(
 );
 export type Wake = Static<typeof WakeSchema>;
 
-export const FallbackSchema = Type.Union([Type.Literal('proceed'), Type.Literal('hold')], {
-  description:
-    'what a host past its deadline means for the hosts it depends on: proceed (treat it as down) or ' +
-    'hold (they wait for its acknowledgement until their UPS reports low battery or FSD)',
-});
-
 export const PointOfNoReturnSchema = Type.Union(
   [Type.Literal('triggered'), Type.Literal('commanded'), Type.Literal('powering-off')],
   {
@@ -161,7 +155,12 @@ export const HostSchema = Type.Object(
         timeout: Seconds({ default: 180, minimum: 1 }),
         /** Seconds a shutdown usually takes; default: p95 of the last runs, else the timeout. */
         expectedDuration: Type.Optional(Seconds()),
-        fallback: Type.Union([Type.Literal('proceed'), Type.Literal('hold')], { default: 'proceed' }),
+        fallback: Type.Union([Type.Literal('proceed'), Type.Literal('hold')], {
+          default: 'proceed',
+          description:
+            'what this host past its deadline means for the hosts it depends on: proceed (treat it as ' +
+            'down) or hold (they wait for its acknowledgement until their UPS reports low battery or FSD)',
+        }),
         /** Default: settings.pointOfNoReturn, or the group's. */
         pointOfNoReturn: Type.Optional(PointOfNoReturnSchema),
       },

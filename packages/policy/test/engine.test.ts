@@ -857,9 +857,13 @@ describe('persistence', () => {
     assert.deepEqual(seen, [5000, 10_000, 120_000, 190_000, 370_000, 550_000]);
   });
 
-  test('engine time never goes backwards', () => {
+  test('engine time never goes backwards, nor breaks on a bad clock or a malformed reading', () => {
     const a = step(initialState(lab), { type: 'reading', source: 'ups', reading: OB }, 10_000);
-    const b = step(a.state, { type: 'tick' }, 5000);
-    assert.equal(b.state.clock, 10_000);
+    assert.equal(step(a.state, { type: 'tick' }, 5000).state.clock, 10_000);
+    assert.equal(step(a.state, { type: 'tick' }, Number.NaN).state.clock, 10_000);
+    const junk = { status: 'OB' } as unknown as typeof OB;
+    const c = step(a.state, { type: 'reading', source: 'ups', reading: junk }, 11_000);
+    assert.deepEqual(c.state.sources, a.state.sources);
+    assert.deepEqual(step(a.state, { type: 'reading', source: 'nope', reading: OB }, 11_000).actions, []);
   });
 });
