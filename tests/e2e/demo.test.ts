@@ -58,7 +58,9 @@ function assertDemoTimeline(stdout: string) {
   }
   const powerOff = index('ups', /^UPS told to power off/);
   assert.ok(powerOff > index('nas', /^down/), 'the UPS is powered off only after every host is down');
-  assert.match(stdout, /outage ended: powered-off/);
+  assert.match(stdout, /outage ended: restored/);
+  const woken = (host: string) => index(host, /^back up/);
+  assert.ok(woken('nas') >= 0 && woken('nas') < woken('app'), 'restore brings nas back before app');
   assert.match(
     stdout,
     /Timeline as JSON: http:\/\/127\.0\.0\.1:\d+\/api\/v1\/outages\/outage-[a-z0-9]+\/timeline/,

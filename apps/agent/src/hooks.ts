@@ -13,9 +13,17 @@ const OUTPUT_TAIL = 2048;
 
 /** Runs one hook with its timeout; a hook that overruns is killed with its whole process group. */
 export function runHook(hook: Hook, env: Record<string, string>): Promise<HookResult> {
+  if (hook.type !== 'command') {
+    return Promise.resolve({
+      ok: false,
+      summary: `hook type '${hook.type}' is not supported by this agent version`,
+      output: '',
+    });
+  }
+  const run = hook.run;
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', hook.run], {
+    const child = spawn('/bin/sh', ['-c', run], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,

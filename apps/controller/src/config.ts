@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type Plan, type PlanError, PlanSchema, schemaErrors, validatePlan } from '@blackstart/policy';
+import { explainSchemaErrors, type Plan, type PlanError, PlanSchema, validatePlan } from '@blackstart/policy';
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
 import { parse as parseYaml } from 'yaml';
@@ -92,7 +92,7 @@ export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = process.env
   }
   const value = Value.Default(ConfigSchema, raw);
   if (!Value.Check(ConfigSchema, value)) {
-    throw new ConfigError(schemaErrors(ConfigSchema, value), file);
+    throw new ConfigError(explainSchemaErrors(ConfigSchema, value), file);
   }
   const config = value as Static<typeof ConfigSchema>;
   const plan = validatePlan(config.plan);
@@ -130,7 +130,11 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
   if (env.REDIS_URL) section('redis').url = env.REDIS_URL;
   if (env.BLACKSTART_DATA_DIR) raw.dataDir = env.BLACKSTART_DATA_DIR;
   if (env.BLACKSTART_HOST) section('server').host = env.BLACKSTART_HOST;
-  if (env.BLACKSTART_PORT) section('server').port = Number(env.BLACKSTART_PORT);
+  if (env.BLACKSTART_PORT) {
+    const port = Number(env.BLACKSTART_PORT);
+    // A non-number stays a string so the error says what was given.
+    section('server').port = Number.isInteger(port) ? port : env.BLACKSTART_PORT;
+  }
 }
 
 export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Config {

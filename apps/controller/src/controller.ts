@@ -75,6 +75,7 @@ export async function startController(
         log.info({ host, ...info }, 'agent connected');
         void queue.add('agent-seen', { host, at: Date.now() }, { attempts: 3, backoffMs: 2000 });
         if (runtime?.engineState.outage) runtime.note('agent connected', { host, data: info });
+        runtime?.hostHealthy(host);
       },
       disconnected: (host) => {
         log.info({ host }, 'agent disconnected');

@@ -33,16 +33,16 @@ describe('controller configuration', () => {
 
   test('names the field that is wrong', () => {
     assert.deepEqual(errorsOf({ ...valid, sources: [{ id: 'ups', type: 'simulator', interval: -1 }] }), [
-      { path: '/sources/0/interval', message: 'must be >= 0.05' },
+      { path: '/sources/0/interval', message: 'must be at least 0.05' },
     ]);
     assert.deepEqual(errorsOf({ ...valid, server: { port: 'eighty' } }), [
-      { path: '/server/port', message: 'must be integer' },
+      { path: '/server/port', message: 'must be an integer, not string' },
     ]);
     assert.deepEqual(errorsOf({ ...valid, surprise: true }), [
       { path: '/surprise', message: 'is not a known field' },
     ]);
     assert.deepEqual(errorsOf({ ...valid, sources: [{ id: 'ups', type: 'toaster' }] }), [
-      { path: '/sources/0/type', message: 'must be one of: simulator' },
+      { path: '/sources/0/type', message: 'unknown type "toaster" (expected one of simulator)' },
     ]);
   });
 
@@ -71,7 +71,7 @@ describe('controller configuration', () => {
     assert.equal(config.server.port, 9000);
     assert.equal(config.dataDir, '/srv/bs');
     assert.deepEqual(errorsOf(valid, { BLACKSTART_PORT: 'x' }), [
-      { path: '/server/port', message: 'must be integer' },
+      { path: '/server/port', message: 'must be an integer, not string' },
     ]);
   });
 });

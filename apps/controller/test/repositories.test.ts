@@ -86,7 +86,7 @@ function outageRecords(outage: string, t0: number): JournalRecord[] {
       at: t0 + 9000,
       kind: 'action',
       outage,
-      action: { type: 'outage-ended', outage, outcome: 'completed' },
+      action: { type: 'outage-ended', outage, outcome: 'restored' },
     },
   ];
 }
@@ -121,7 +121,7 @@ for (const target of databaseTargets()) {
         id: 'outage-a',
         startedAt: '2026-11-01T10:00:05.000Z',
         endedAt: '2026-11-01T10:00:09.000Z',
-        outcome: 'completed',
+        outcome: 'restored',
         sources: ['ups'],
       });
       const timeline = await store.timeline('outage-a');

@@ -19,5 +19,24 @@ export const HookSchema = Type.Union([
     },
     { additionalProperties: false },
   ),
+  Type.Object(
+    {
+      type: Type.Literal('docker-stop'),
+      name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+      projects: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 64 })),
+      timeout: Seconds({ default: 60, maximum: 3600 }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      type: Type.Literal('libvirt-shutdown'),
+      name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+      domains: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 256 })),
+      timeout: Seconds({ default: 120, maximum: 3600 }),
+      destroyAfterTimeout: Type.Boolean({ default: false }),
+    },
+    { additionalProperties: false },
+  ),
 ]);
 export type Hook = Static<typeof HookSchema>;

@@ -39,5 +39,17 @@ export function readingFromNutVars(vars: Readonly<Record<string, string>>): UpsR
 }
 
 export const isOnBattery = (r: UpsReading): boolean => r.status.includes('OB') && !r.status.includes('OL');
+export const isOnLine = (r: UpsReading): boolean => r.status.includes('OL') && !r.status.includes('OB');
 /** Calibration and self-tests run on battery by design; they are never an outage. */
 export const isTesting = (r: UpsReading): boolean => r.status.includes('CAL') || r.testInProgress === true;
+
+/**
+ * What a reading says about the power: `battery` for a real discharge (not a self-test or a
+ * calibration), `mains` when the UPS is on line or merely testing, `unknown` otherwise
+ * (e.g. `OFF` alone, an empty status).
+ */
+export function powerOf(r: UpsReading): 'battery' | 'mains' | 'unknown' {
+  if (isTesting(r)) return 'mains';
+  if (isOnBattery(r)) return 'battery';
+  return isOnLine(r) ? 'mains' : 'unknown';
+}

@@ -1,24 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  type EngineAction,
-  type EngineEvent,
-  type EngineState,
-  initialState,
-  nextWakeAt,
-  type Plan,
-  readingFromNutVars,
-  step,
-  validatePlan,
-} from '../src/index.ts';
+import { type EngineState, initialState, nextWakeAt, step } from '../src/index.ts';
+import { Driver, plan, reading } from './driver.ts';
 
-function plan(input: unknown): Plan {
-  const v = validatePlan(input);
-  if (!v.ok) throw new Error(JSON.stringify(v.errors));
-  return v.plan;
-}
+const OB = reading('OB DISCHRG', { charge: 90, runtime: 1200 });
+const OL = reading('OL', { charge: 100, runtime: 3000 });
 
-const homelab = plan({
+/** app needs nas; hypervisor stands alone; the controller's host goes last. */
+const lab = plan({
   ups: [{ id: 'ups', powerOff: { delay: 30 } }],
   hosts: [
     {
@@ -29,200 +18,852 @@ const homelab = plan({
     },
     { id: 'hypervisor', kind: 'agent', shutdown: { triggers: [{ type: 'on-battery', after: 10 }] } },
     { id: 'nas', kind: 'agent', shutdown: { triggers: [{ type: 'on-battery', after: 10 }] } },
+    { id: 'ctl', kind: 'controller' },
   ],
   settings: { debounce: 5 },
+  restore: { mainsStableFor: 60, minCharge: 50 },
 });
 
-const OL = readingFromNutVars({ 'ups.status': 'OL', 'battery.charge': '100' });
-const OB = readingFromNutVars({ 'ups.status': 'OB DISCHRG', 'battery.charge': '90' });
-
-/** Drives the engine like the runtime does: events at times, ticks at every derived wake-up. */
-function drive(start: EngineState, events: Array<[number, EngineEvent]>, until: number) {
-  let state = start;
-  const log: Array<[number, EngineAction]> = [];
-  const queue = [...events].sort((a, b) => a[0] - b[0]);
-  let now = 0;
-  const apply = (ev: EngineEvent, t: number) => {
-    const r = step(state, ev, t);
-    state = r.state;
-    for (const a of r.actions) {
-      log.push([t, a]);
-      // Agents acknowledge two seconds after a command.
-      if (a.type === 'shutdown-host')
-        queue.push([
-          t + 2000,
-          { type: 'host-progress', host: a.host, commandId: a.commandId, step: 'powering-off' },
-        ]);
-    }
-    queue.sort((a, b) => a[0] - b[0]);
-  };
-  while (now <= until) {
-    const wake = nextWakeAt(state);
-    const nextEvent = queue[0]?.[0];
-    const t = Math.min(wake ?? Number.POSITIVE_INFINITY, nextEvent ?? Number.POSITIVE_INFINITY);
-    if (!Number.isFinite(t) || t > until) break;
-    now = Math.max(now, t);
-    if (nextEvent !== undefined && nextEvent <= now) apply(queue.shift()![1], now);
-    else apply({ type: 'tick' }, now);
-  }
-  return { state, log };
-}
-
-describe('policy engine', () => {
-  test('shuts a dependent host down before the host it depends on, then powers the UPS off', () => {
-    const { log } = drive(
-      initialState(homelab),
-      [
-        [0, { type: 'reading', source: 'ups', reading: OB }],
-        [50_000, { type: 'reading', source: 'ups', reading: OL }],
-      ],
-      60_000,
-    );
-    const shutdowns = log
-      .filter(([, a]) => a.type === 'shutdown-host')
-      .map(([t, a]) => [t, (a as { host: string }).host]);
-    assert.deepEqual(shutdowns, [
+describe('staged shutdown', () => {
+  test('dependents go first, the UPS is powered off once all are down, the controller last', () => {
+    const d = new Driver(lab).set('ups', OB).until(60_000);
+    assert.deepEqual(d.actions('outage-started'), [
+      [5000, { type: 'outage-started', outage: 'outage-3uw', sources: ['ups'] }],
+    ]);
+    assert.deepEqual(d.hosts('shutdown-host'), [
       [10_000, 'app'],
       [10_000, 'hypervisor'],
       [12_000, 'nas'],
+      [14_000, 'ctl'],
     ]);
-    const powerOff = log.find(([, a]) => a.type === 'power-off-ups');
+    assert.deepEqual(
+      d.hosts('host-down').map(([t, h]) => `${t / 1000}:${h}`),
+      ['12:app', '12:hypervisor', '14:nas', '16:ctl'],
+    );
+    const powerOff = d.actions('power-off-ups');
     assert.deepEqual(powerOff, [
-      14_000,
-      { type: 'power-off-ups', outage: 'outage-3uw', source: 'ups', delaySeconds: 30 },
+      [14_000, { type: 'power-off-ups', outage: 'outage-3uw', source: 'ups', delaySeconds: 30 }],
     ]);
-    assert.deepEqual(log.at(-1), [
-      50_000,
-      { type: 'outage-ended', outage: 'outage-3uw', outcome: 'powered-off' },
-    ]);
+    // The controller's host is told to go right after the UPS power-off, never before.
+    const types = d.types();
+    assert.ok(types.indexOf('power-off-ups') < types.lastIndexOf('shutdown-host'));
+    const [, ctl] = d.actions('shutdown-host').at(-1)!;
+    assert.equal(ctl.kind, 'controller');
+    assert.equal(ctl.reason, 'last host: ups powering off');
   });
 
-  test('ignores an on-battery blip shorter than the debounce', () => {
-    const { log, state } = drive(
-      initialState(homelab),
-      [
-        [0, { type: 'reading', source: 'ups', reading: OB }],
-        [3000, { type: 'reading', source: 'ups', reading: OL }],
+  test('a host going down pulls down the hosts that depend on it, whatever their own triggers', () => {
+    const p = plan({
+      ups: [{ id: 'ups' }],
+      hosts: [
+        { id: 'app', kind: 'agent', dependsOn: ['nas'], shutdown: { triggers: [{ type: 'low-battery' }] } },
+        { id: 'nas', kind: 'nut-client', shutdown: { triggers: [{ type: 'on-battery', after: 30 }] } },
       ],
-      60_000,
-    );
-    assert.deepEqual(log, []);
-    assert.equal(state.outage, undefined);
-  });
-
-  test('ignores a self-test and calibration', () => {
-    const test = readingFromNutVars({ 'ups.status': 'OB DISCHRG', 'ups.test.result': 'In progress' });
-    const cal = readingFromNutVars({ 'ups.status': 'OB DISCHRG CAL' });
-    const { log } = drive(
-      initialState(homelab),
+    });
+    const d = new Driver(p).set('ups', OB).until(60_000);
+    assert.deepEqual(
+      d.actions('host-triggered').map(([t, a]) => [t, a.host, a.trigger]),
       [
-        [0, { type: 'reading', source: 'ups', reading: test }],
-        [20_000, { type: 'reading', source: 'ups', reading: cal }],
+        [30_000, 'nas', 'ups on battery for 30 s'],
+        [30_000, 'app', "must go down before 'nas'"],
       ],
-      60_000,
     );
-    assert.deepEqual(log, []);
-  });
-
-  test('communication lost while on mains shuts nothing down', () => {
-    const { log } = drive(
-      initialState(homelab),
+    assert.deepEqual(
+      d.actions('shutdown-host').map(([t, a]) => [t, a.host, a.kind]),
       [
-        [0, { type: 'reading', source: 'ups', reading: OL }],
-        [1000, { type: 'source-lost', source: 'ups', reason: 'DATA-STALE' }],
+        [30_000, 'app', 'agent'],
+        [32_000, 'nas', 'nut-client'],
       ],
-      600_000,
     );
-    assert.deepEqual(log, []);
   });
 
-  test('mains back before any shutdown cancels the pending hosts and ends the outage as averted', () => {
-    const { log } = drive(
-      initialState(homelab),
-      [
-        [0, { type: 'reading', source: 'ups', reading: OB }],
-        [7000, { type: 'reading', source: 'ups', reading: OL }],
-      ],
-      60_000,
-    );
-    const types = log.map(([, a]) => a.type);
-    assert.deepEqual(types, [
-      'outage-started',
-      'host-cancelled',
-      'host-cancelled',
-      'host-cancelled',
-      'outage-ended',
-    ]);
-    assert.deepEqual(log.at(-1)?.[1], { type: 'outage-ended', outage: 'outage-3uw', outcome: 'averted' });
-  });
-
-  test('state survives a JSON round trip mid-outage', () => {
-    const events: Array<[number, EngineEvent]> = [[0, { type: 'reading', source: 'ups', reading: OB }]];
-    const straight = drive(initialState(homelab), events, 60_000);
-    const half = drive(initialState(homelab), events, 11_000);
-    const restored = JSON.parse(JSON.stringify(half.state)) as EngineState;
-    // Resume with the acknowledgements still outstanding at the cut.
-    const pending: Array<[number, EngineEvent]> = half.log
-      .filter(([, a]) => a.type === 'shutdown-host')
-      .map(([t, a]) => [
-        t + 2000,
+  test('wake-only hosts are never commanded, and hosts behind them still go first', () => {
+    // app uses a storage VM (wake-only, it dies with its hypervisor) that runs on hv.
+    const p = plan({
+      ups: [{ id: 'ups', powerOff: { enabled: false } }],
+      hosts: [
         {
-          type: 'host-progress',
-          host: (a as { host: string }).host,
-          commandId: (a as { commandId: string }).commandId,
-          step: 'powering-off',
+          id: 'app',
+          kind: 'agent',
+          dependsOn: ['vm'],
+          shutdown: { triggers: [{ type: 'on-battery', after: 20 }] },
         },
-      ]);
-    const rest = drive(restored, pending, 60_000);
-    assert.deepEqual([...half.log, ...rest.log], straight.log);
+        { id: 'vm', kind: 'wake-only', dependsOn: ['hv'] },
+        { id: 'hv', kind: 'agent', shutdown: { triggers: [{ type: 'on-battery', after: 10 }] } },
+      ],
+    });
+    const d = new Driver(p, { ackMs: 5000 }).set('ups', OB).until(60_000);
+    assert.deepEqual(d.hosts('shutdown-host'), [
+      [10_000, 'app'],
+      [15_000, 'hv'],
+    ]);
+    assert.ok(!d.hosts('host-triggered').some(([, h]) => h === 'vm'));
+  });
+
+  test('a host on redundant supplies goes down only when fewer than its minimum remain', () => {
+    const p = plan({
+      ups: [
+        { id: 'a', powerOff: { enabled: false } },
+        { id: 'b', powerOff: { enabled: false } },
+      ],
+      hosts: [
+        { id: 'server', kind: 'agent', supplies: ['a', 'b'], minSupplies: 1 },
+        { id: 'single', kind: 'agent', supplies: ['a'] },
+      ],
+      settings: { defaultTriggers: [{ type: 'on-battery', after: 30 }] },
+    });
+    const d = new Driver(p).set('a', OB).set('b', OL).until(120_000);
+    assert.deepEqual(d.hosts('shutdown-host'), [[30_000, 'single']]);
+    d.set('b', OB).until(200_000);
+    assert.deepEqual(
+      d.actions('source-joined').map(([t, a]) => [t, a.source]),
+      [[125_000, 'b']],
+    );
+    // b's own 30 s on battery: 120 s + 30 s.
+    assert.deepEqual(d.hosts('shutdown-host'), [
+      [30_000, 'single'],
+      [150_000, 'server'],
+    ]);
+  });
+
+  test('group triggers apply to members that list none; their own triggers win', () => {
+    const p = plan({
+      ups: [{ id: 'ups' }],
+      groups: [{ id: 'early', triggers: [{ type: 'on-battery', after: 15 }] }],
+      hosts: [
+        { id: 'a', kind: 'agent', group: 'early' },
+        {
+          id: 'b',
+          kind: 'agent',
+          group: 'early',
+          shutdown: { triggers: [{ type: 'on-battery', after: 40 }] },
+        },
+        { id: 'c', kind: 'agent' },
+      ],
+      settings: { defaultTriggers: [{ type: 'on-battery', after: 60 }] },
+    });
+    const d = new Driver(p).set('ups', OB).until(100_000);
+    assert.deepEqual(d.hosts('host-triggered'), [
+      [15_000, 'a'],
+      [40_000, 'b'],
+      [60_000, 'c'],
+    ]);
   });
 });
 
-describe('plan validation', () => {
-  test('names a dependency cycle', () => {
-    const v = validatePlan({
-      ups: [{ id: 'ups' }],
-      hosts: [
-        { id: 'a', kind: 'agent', dependsOn: ['b'] },
-        { id: 'b', kind: 'agent', dependsOn: ['a'] },
-      ],
+describe('triggers', () => {
+  const single = (trigger: unknown) =>
+    plan({ ups: [{ id: 'ups' }], hosts: [{ id: 'h', kind: 'agent', shutdown: { triggers: [trigger] } }] });
+
+  for (const [trigger, fire, description] of [
+    [{ type: 'charge-below', percent: 50 }, reading('OB DISCHRG', { charge: 50 }), 'ups charge ≤ 50 %'],
+    [{ type: 'runtime-below', seconds: 300 }, reading('OB DISCHRG', { runtime: 299 }), 'ups runtime ≤ 300 s'],
+    [{ type: 'low-battery' }, reading('OB DISCHRG LB'), 'ups low battery'],
+  ] as const) {
+    test(`${trigger.type} fires on the reading that crosses it, not before`, () => {
+      const d = new Driver(single(trigger))
+        .set('ups', reading('OB DISCHRG', { charge: 80, runtime: 900 }))
+        .until(30_000);
+      assert.deepEqual(d.hosts('host-triggered'), []);
+      d.set('ups', fire);
+      assert.deepEqual(
+        d.actions('host-triggered').map(([t, a]) => [t, a.trigger]),
+        [[30_000, description]],
+      );
     });
-    assert.equal(v.ok, false);
-    assert.deepEqual(!v.ok && v.errors, [
-      { path: '/hosts/1/dependsOn', message: 'dependency cycle: a → b → a' },
+  }
+
+  test('FSD shuts down everything on that UPS at once, on line or not, without debounce', () => {
+    const p = plan({ ups: [{ id: 'ups' }], hosts: [{ id: 'h', kind: 'agent' }] });
+    const d = new Driver(p).set('ups', OL).until(10_000).set('ups', reading('OL FSD'));
+    assert.deepEqual(
+      d.actions('host-triggered').map(([t, a]) => [t, a.trigger]),
+      [[10_000, 'ups forced shutdown (FSD)']],
+    );
+    assert.deepEqual(d.hosts('shutdown-host'), [[10_000, 'h']]);
+  });
+
+  test('communication lost while on battery fires after its delay; silence counts as lost', () => {
+    const p = plan({
+      ups: [{ id: 'ups' }],
+      hosts: [{ id: 'h', kind: 'agent', shutdown: { triggers: [{ type: 'comm-lost', after: 60 }] } }],
+      settings: { staleAfter: 20 },
+    });
+    const explicit = new Driver(p).set('ups', OB).until(10_000).lose('ups').until(200_000);
+    assert.deepEqual(
+      explicit.actions('host-triggered').map(([t, a]) => [t, a.trigger]),
+      [[70_000, 'ups lost for 60 s while on battery']],
+    );
+    // No error, just no more readings after 10 s: stale at 30 s, fires at 90 s.
+    const silent = new Driver(p).set('ups', OB).until(10_000).silence('ups').until(200_000);
+    assert.deepEqual(silent.hosts('host-triggered'), [[90_000, 'h']]);
+  });
+
+  test('budget fires at the latest moment that still fits the hosts waiting for it, plus the margin', () => {
+    const p = plan({
+      ups: [{ id: 'ups', powerOff: { enabled: false } }],
+      hosts: [
+        {
+          id: 'app',
+          kind: 'agent',
+          dependsOn: ['db'],
+          shutdown: { triggers: [{ type: 'budget' }], expectedDuration: 30 },
+        },
+        {
+          id: 'db',
+          kind: 'agent',
+          dependsOn: ['nas'],
+          shutdown: { triggers: [{ type: 'budget' }], expectedDuration: 60 },
+        },
+        {
+          id: 'nas',
+          kind: 'agent',
+          shutdown: { triggers: [{ type: 'budget', margin: 20 }], expectedDuration: 100 },
+        },
+      ],
+      settings: { budget: { margin: 50 } },
+    });
+    // The UPS reports 1000 s at t = 0 and counts down in real time; no charge, so only the reported runtime counts.
+    const d = new Driver(p, { pollMs: 0, ackMs: 1000 });
+    for (let t = 0; t <= 1000_000; t += 10_000)
+      d.at(t, { type: 'reading', source: 'ups', reading: reading('OB', { runtime: 1000 - t / 1000 }) });
+    d.until(1000_000);
+    // app: 30 + 60 + 100 = 190 s needed + 50 s margin → fires when runtime ≤ 240 s, at 760 s.
+    // db: 60 + 100 + 50 → at 790 s. nas: 100 + 20 → at 880 s. Each starts as late as it safely can.
+    assert.deepEqual(
+      d.actions('host-triggered').map(([t, a]) => [t, a.host]),
+      [
+        [760_000, 'app'],
+        [790_000, 'db'],
+        [880_000, 'nas'],
+      ],
+    );
+    const [, first] = d.actions('host-triggered')[0]!;
+    assert.equal(first.trigger, 'budget: ups has ~240 s of runtime left; 190 s needed + 50 s margin');
+    assert.deepEqual(d.hosts('shutdown-host'), [
+      [760_000, 'app'],
+      [790_000, 'db'],
+      [880_000, 'nas'],
     ]);
   });
 
-  test('reports only the union branch a value names by its type', () => {
-    const bad = (trigger: unknown) =>
-      validatePlan({
-        ups: [{ id: 'ups' }],
-        hosts: [{ id: 'a', kind: 'agent', shutdown: { triggers: [{ type: 'fsd' }, trigger] } }],
-      });
-    const v = bad({ type: 'on-battery', after: -1 });
-    assert.deepEqual(!v.ok && v.errors, [
-      { path: '/hosts/0/shutdown/triggers/1/after', message: 'must be >= 0' },
+  test('budget fires between readings: runtime counts down in real time', () => {
+    const p = plan({
+      ups: [{ id: 'ups' }],
+      hosts: [
+        {
+          id: 'h',
+          kind: 'agent',
+          shutdown: { triggers: [{ type: 'budget', margin: 0 }], expectedDuration: 100 },
+        },
+      ],
+      settings: { staleAfter: 600 },
+    });
+    const d = new Driver(p, { pollMs: 0 }).set('ups', reading('OB', { runtime: 400 })).until(1000_000);
+    assert.deepEqual(d.hosts('host-triggered'), [[300_000, 'h']]);
+  });
+
+  test('budget uses learned durations (p95 of past runs) when none is configured', () => {
+    const p = plan({
+      ups: [{ id: 'ups' }],
+      hosts: [
+        { id: 'h', kind: 'agent', shutdown: { triggers: [{ type: 'budget', margin: 0 }], timeout: 600 } },
+      ],
+      settings: { staleAfter: 2000 },
+    });
+    const run = (history?: Record<string, number[]>) =>
+      new Driver(p, { pollMs: 0, ...(history && { history }) })
+        .set('ups', reading('OB', { runtime: 1000 }))
+        .until(2000_000)
+        .hosts('host-triggered');
+    // Without history: the 600 s timeout. With 20 runs of 10..200 s: p95 = 190 s.
+    assert.deepEqual(run(), [[400_000, 'h']]);
+    assert.deepEqual(run({ h: Array.from({ length: 20 }, (_, i) => (i + 1) * 10) }), [[810_000, 'h']]);
+  });
+
+  test('the engine learns shutdown durations from acknowledged runs', () => {
+    const d = new Driver(lab, { ackMs: 7000 }).set('ups', OB).until(60_000).set('ups', OL).until(400_000);
+    assert.equal(d.actions('outage-ended').length, 0);
+    // Restore has not finished (no health): the durations are merged when the outage ends.
+    const ended = new Driver(lab, { ackMs: 7000, bootMs: 1000 })
+      .set('ups', OB)
+      .until(60_000)
+      .set('ups', OL)
+      .until(400_000);
+    assert.equal(ended.actions('outage-ended')[0]?.[1].outcome, 'restored');
+    assert.deepEqual(ended.state.history, { app: [7], hypervisor: [7], nas: [7], ctl: [7] });
+  });
+
+  test('budget estimates runtime from the depletion rate when the UPS reports none', () => {
+    const p = plan({
+      ups: [{ id: 'ups' }],
+      hosts: [
+        {
+          id: 'h',
+          kind: 'agent',
+          shutdown: { triggers: [{ type: 'budget', margin: 0 }], expectedDuration: 100 },
+        },
+      ],
+      settings: { budget: { reserveCharge: 10 } },
+    });
+    const d = new Driver(p, { pollMs: 0 });
+    // 1 % every 10 s: at charge c, (c − 10) × 10 s are left; 100 s needed → fires at charge 20, t = 800 s.
+    for (let t = 0; t <= 1000_000; t += 10_000)
+      d.at(t, { type: 'reading', source: 'ups', reading: reading('OB', { charge: 100 - t / 10_000 }) });
+    d.until(1000_000);
+    assert.deepEqual(d.hosts('host-triggered'), [[800_000, 'h']]);
+  });
+});
+
+describe('deadlines and fallback', () => {
+  test('a host that never acknowledges is treated as down at its deadline (proceed)', () => {
+    const p = plan({
+      ups: [{ id: 'ups', powerOff: { delay: 10 } }],
+      hosts: [
+        {
+          id: 'app',
+          kind: 'agent',
+          dependsOn: ['nas'],
+          shutdown: { triggers: [{ type: 'on-battery', after: 10 }], timeout: 60 },
+        },
+        { id: 'nas', kind: 'agent', shutdown: { triggers: [{ type: 'on-battery', after: 10 }] } },
+      ],
+    });
+    const d = new Driver(p, { ackMs: { app: 'never' } }).set('ups', OB).until(200_000);
+    assert.deepEqual(
+      d.actions('host-down').map(([t, a]) => [t, a.host, a.how]),
+      [
+        [70_000, 'app', 'deadline-passed'],
+        [72_000, 'nas', 'acknowledged'],
+      ],
+    );
+    assert.deepEqual(d.hosts('shutdown-host'), [
+      [10_000, 'app'],
+      [70_000, 'nas'],
     ]);
-    const w = bad({ type: 'lunar' });
-    assert.deepEqual(!w.ok && w.errors, [
-      {
-        path: '/hosts/0/shutdown/triggers/1/type',
-        message: 'must be one of: on-battery, charge-below, runtime-below, low-battery, fsd, comm-lost',
-      },
+    assert.deepEqual(
+      d.actions('power-off-ups').map(([t]) => t),
+      [72_000],
+    );
+  });
+
+  test('hold: hosts wait past a dependent’s deadline until low battery, or its late acknowledgement', () => {
+    const p = plan({
+      ups: [{ id: 'ups', powerOff: { enabled: false } }],
+      hosts: [
+        {
+          id: 'app',
+          kind: 'agent',
+          dependsOn: ['nas'],
+          shutdown: { triggers: [{ type: 'on-battery', after: 10 }], timeout: 60, fallback: 'hold' },
+        },
+        { id: 'nas', kind: 'agent', shutdown: { triggers: [{ type: 'on-battery', after: 10 }] } },
+      ],
+    });
+    const lowBattery = new Driver(p, { ackMs: { app: 'never' } }).set('ups', OB).until(100_000);
+    assert.deepEqual(lowBattery.hosts('shutdown-host'), [[10_000, 'app']]);
+    lowBattery.set('ups', reading('OB DISCHRG LB')).until(120_000);
+    assert.deepEqual(lowBattery.hosts('shutdown-host'), [
+      [10_000, 'app'],
+      [100_000, 'nas'],
+    ]);
+    const late = new Driver(p, { ackMs: { app: 'never' } }).set('ups', OB).until(90_000);
+    late.send({
+      type: 'host-progress',
+      host: 'app',
+      commandId: late.actions('shutdown-host')[0]![1].commandId,
+      step: 'powering-off',
+    });
+    assert.deepEqual(late.hosts('shutdown-host'), [
+      [10_000, 'app'],
+      [90_000, 'nas'],
     ]);
   });
 
-  test('addresses schema errors and unknown references by path', () => {
-    const v = validatePlan({
+  test('acknowledgements out of order, duplicated, or for unknown commands change nothing', () => {
+    const d = new Driver(lab, { ackMs: { app: 'never', hypervisor: 'never', nas: 'never', ctl: 'never' } })
+      .set('ups', OB)
+      .until(10_000);
+    const [, app] = d.actions('shutdown-host').find(([, a]) => a.host === 'app')!;
+    d.send({ type: 'host-progress', host: 'app', commandId: 'outage-x:app:shutdown', step: 'powering-off' });
+    d.send({ type: 'host-progress', host: 'nope', commandId: app.commandId, step: 'powering-off' });
+    assert.equal(d.actions('host-down').length, 0);
+    d.send({ type: 'host-progress', host: 'app', commandId: app.commandId, step: 'powering-off' });
+    d.send({ type: 'host-progress', host: 'app', commandId: app.commandId, step: 'received' });
+    d.send({ type: 'host-progress', host: 'app', commandId: app.commandId, step: 'powering-off' });
+    assert.deepEqual(d.hosts('host-down'), [[10_000, 'app']]);
+    assert.deepEqual(d.hosts('shutdown-host'), [
+      [10_000, 'app'],
+      [10_000, 'hypervisor'],
+      [10_000, 'nas'],
+    ]);
+  });
+});
+
+describe('false triggers', () => {
+  test('an on-battery blip shorter than the debounce', () => {
+    const d = new Driver(lab).set('ups', OB).until(4000).set('ups', OL).until(600_000);
+    assert.deepEqual(d.log, []);
+  });
+
+  test('a self-test and a calibration', () => {
+    const d = new Driver(lab)
+      .set('ups', reading('OB DISCHRG', { charge: 95, test: 'In progress' }))
+      .until(120_000)
+      .set('ups', reading('OB DISCHRG CAL', { charge: 80 }))
+      .until(600_000);
+    assert.deepEqual(d.log, []);
+  });
+
+  test('communication lost or stale data while on mains', () => {
+    const d = new Driver(lab).set('ups', OL).until(10_000).lose('ups').until(600_000);
+    assert.deepEqual(d.log, []);
+    const stale = new Driver(lab).set('ups', OL).until(10_000).silence('ups').until(600_000);
+    assert.deepEqual(stale.log, []);
+  });
+
+  test('a spurious LB (or runtime/charge crossing) while on line', () => {
+    const p = plan({
       ups: [{ id: 'ups' }],
       hosts: [
-        { id: 'a', kind: 'toaster' },
-        { id: 'b', kind: 'agent', dependsOn: ['zz'] },
+        {
+          id: 'h',
+          kind: 'agent',
+          shutdown: { triggers: [{ type: 'low-battery' }, { type: 'charge-below', percent: 50 }] },
+        },
       ],
     });
-    assert.equal(v.ok, false);
-    assert.deepEqual(!v.ok && v.errors.map((e) => e.path), ['/hosts/0/kind']);
-    const v2 = validatePlan({ ups: [{ id: 'ups' }], hosts: [{ id: 'b', kind: 'agent', dependsOn: ['zz'] }] });
-    assert.deepEqual(!v2.ok && v2.errors, [{ path: '/hosts/0/dependsOn/0', message: "unknown host 'zz'" }]);
+    const d = new Driver(p).set('ups', reading('OL LB', { charge: 10 })).until(600_000);
+    assert.deepEqual(d.log, []);
+  });
+});
+
+describe('mains back', () => {
+  test('before any shutdown: pending steps are cancelled and the outage ends as averted', () => {
+    const d = new Driver(lab).set('ups', OB).until(8000).set('ups', OL).until(60_000);
+    assert.deepEqual(d.types(), ['outage-started', 'mains-returned', 'outage-ended']);
+    assert.deepEqual(d.log.at(-1), [
+      18_000,
+      { type: 'outage-ended', outage: 'outage-3uw', outcome: 'averted' },
+    ]);
+  });
+
+  test('a short return of mains (flapping) neither cancels nor restarts the on-battery clock', () => {
+    const p = plan({
+      ups: [{ id: 'ups' }],
+      hosts: [{ id: 'h', kind: 'agent', shutdown: { triggers: [{ type: 'on-battery', after: 60 }] } }],
+      settings: { mainsBackAfter: 10 },
+    });
+    const d = new Driver(p).set('ups', OB);
+    for (let t = 20_000; t < 60_000; t += 10_000)
+      d.until(t)
+        .set('ups', OL)
+        .until(t + 4000)
+        .set('ups', OB);
+    d.until(200_000);
+    // Mains kept coming back for 4 s at a time: the host still goes at 60 s of this outage.
+    assert.deepEqual(d.types().slice(0, 3), ['outage-started', 'host-triggered', 'shutdown-host']);
+    assert.deepEqual(d.hosts('shutdown-host'), [[60_000, 'h']]);
+  });
+
+  test('triggered hosts are cancelled; a host waiting for a cancelled one stays up with it', () => {
+    const p = plan({
+      ups: [{ id: 'ups', powerOff: { delay: 20 } }],
+      hosts: [
+        {
+          id: 'app',
+          kind: 'agent',
+          dependsOn: ['nas'],
+          shutdown: { triggers: [{ type: 'on-battery', after: 10 }] },
+        },
+        { id: 'nas', kind: 'agent', shutdown: { triggers: [{ type: 'on-battery', after: 10 }] } },
+      ],
+      restore: { mainsStableFor: 30, minCharge: 0 },
+    });
+    // app takes 40 s; mains is back at 20 s while nas still waits for app.
+    const d = new Driver(p, { ackMs: 40_000, bootMs: 5000 })
+      .set('ups', OB)
+      .until(20_000)
+      .set('ups', OL)
+      .until(300_000);
+    assert.deepEqual(d.types(), [
+      'outage-started',
+      'host-triggered',
+      'host-triggered',
+      'shutdown-host',
+      'mains-returned',
+      'host-cancelled',
+      'host-down',
+      'restore-started',
+      'wake-host',
+      'host-up',
+      'outage-ended',
+    ]);
+    assert.deepEqual(d.hosts('host-cancelled'), [[30_000, 'nas']]);
+    // nas is still running, so the UPS is not power-cycled: app comes back by its wake-up.
+    assert.deepEqual(d.actions('power-off-ups'), []);
+    assert.deepEqual(d.hosts('wake-host'), [[50_000, 'app']]);
+  });
+
+  test('power race: hosts already going down complete, then the UPS is power-cycled before the restore', () => {
+    const p = plan({
+      ups: [{ id: 'ups', powerOff: { delay: 20 } }],
+      hosts: [
+        {
+          id: 'app',
+          kind: 'agent',
+          dependsOn: ['nas'],
+          shutdown: { triggers: [{ type: 'on-battery', after: 10 }] },
+        },
+        { id: 'nas', kind: 'agent', shutdown: { triggers: [{ type: 'on-battery', after: 10 }] } },
+      ],
+      restore: { mainsStableFor: 30, minCharge: 0 },
+    });
+    // nas is commanded at 15 s and takes 40 s; mains is back at 20 s, confirmed at 30 s.
+    const d = new Driver(p, { ackMs: { app: 5000, nas: 40_000 }, bootMs: 5000 })
+      .set('ups', OB)
+      .until(20_000)
+      .set('ups', OL)
+      .until(300_000);
+    assert.deepEqual(d.hosts('shutdown-host'), [
+      [10_000, 'app'],
+      [15_000, 'nas'],
+    ]);
+    assert.deepEqual(
+      d.actions('mains-returned').map(([t]) => t),
+      [30_000],
+    );
+    assert.deepEqual(d.actions('host-cancelled'), []);
+    // Both are down at 55 s: the UPS cycles its output (cut at 75 s) so that everything restarts…
+    assert.deepEqual(
+      d.actions('power-off-ups').map(([t]) => t),
+      [55_000],
+    );
+    // …and the restore waits until the output has been off for `offFor` (10 s) before switching
+    // it on and waking anyone.
+    assert.deepEqual(
+      d.actions('restore-started').map(([t]) => t),
+      [85_000],
+    );
+    assert.deepEqual(d.hosts('wake-host'), [
+      [85_000, 'nas'],
+      [90_000, 'app'],
+    ]);
+    assert.deepEqual(d.log.at(-1), [
+      95_000,
+      { type: 'outage-ended', outage: 'outage-3uw', outcome: 'restored' },
+    ]);
+  });
+
+  test('a host that was cancelled keeps its UPS from being power-cycled; the others are woken instead', () => {
+    const p = plan({
+      ups: [{ id: 'ups' }],
+      hosts: [
+        {
+          id: 'early',
+          kind: 'agent',
+          shutdown: { triggers: [{ type: 'on-battery', after: 10 }] },
+          wake: { method: 'wol', mac: '00:11:22:33:44:55' },
+        },
+        { id: 'late', kind: 'agent', shutdown: { triggers: [{ type: 'on-battery', after: 300 }] } },
+      ],
+      restore: { mainsStableFor: 30, minCharge: 0 },
+    });
+    const d = new Driver(p, { bootMs: 5000 }).set('ups', OB).until(30_000).set('ups', OL).until(200_000);
+    assert.deepEqual(d.actions('power-off-ups'), []);
+    assert.deepEqual(d.hosts('wake-host'), [[60_000, 'early']]);
+    assert.deepEqual(
+      d.actions('outage-ended').map(([, a]) => a.outcome),
+      ['restored'],
+    );
+  });
+
+  test('point of no return "powering-off": commanded hosts get a cancel command', () => {
+    const p = plan({
+      ups: [{ id: 'ups' }],
+      hosts: [
+        { id: 'a', kind: 'agent', shutdown: { triggers: [{ type: 'on-battery', after: 10 }] } },
+        { id: 'b', kind: 'agent', shutdown: { triggers: [{ type: 'on-battery', after: 10 }] } },
+      ],
+      settings: { pointOfNoReturn: 'powering-off' },
+    });
+    const d = new Driver(p, { ackMs: 'never' }).set('ups', OB).until(15_000).set('ups', OL).until(25_000);
+    const cancels = d.actions('cancel-shutdown');
+    assert.deepEqual(
+      cancels.map(([t, a]) => [t, a.host, a.ref, a.commandId]),
+      [
+        [25_000, 'a', 'outage-3uw:a:shutdown', 'outage-3uw:a:cancel'],
+        [25_000, 'b', 'outage-3uw:b:shutdown', 'outage-3uw:b:cancel'],
+      ],
+    );
+    // a confirms the cancel; b had already started powering off and wins the race.
+    d.send({ type: 'host-progress', host: 'a', commandId: 'outage-3uw:a:cancel', step: 'cancelled' });
+    d.send({ type: 'host-progress', host: 'b', commandId: 'outage-3uw:b:shutdown', step: 'powering-off' });
+    assert.deepEqual(d.hosts('host-cancelled'), [[25_000, 'a']]);
+    assert.deepEqual(d.hosts('host-down'), [[25_000, 'b']]);
+  });
+
+  test('point of no return "triggered": a triggered host still goes down after mains returns', () => {
+    const p = plan({
+      ups: [{ id: 'ups', powerOff: { enabled: false } }],
+      hosts: [
+        {
+          id: 'app',
+          kind: 'agent',
+          dependsOn: ['nas'],
+          shutdown: { triggers: [{ type: 'on-battery', after: 100 }] },
+        },
+        {
+          id: 'nas',
+          kind: 'agent',
+          shutdown: { triggers: [{ type: 'on-battery', after: 10 }], pointOfNoReturn: 'triggered' },
+        },
+      ],
+    });
+    const d = new Driver(p, { ackMs: 30_000 }).set('ups', OB).until(20_000).set('ups', OL).until(200_000);
+    assert.deepEqual(d.hosts('host-cancelled'), []);
+    assert.deepEqual(d.hosts('shutdown-host'), [
+      [10_000, 'app'],
+      [40_000, 'nas'],
+    ]);
+  });
+});
+
+describe('restore', () => {
+  test('waits for mains stable and charge, switches the UPS on, wakes in dependency order with health waits', () => {
+    const d = new Driver(lab, { bootMs: 30_000 })
+      .set('ups', OB)
+      .until(60_000)
+      .set('ups', reading('OL CHRG', { charge: 40 }))
+      .until(200_000);
+    assert.deepEqual(
+      d.types().filter((t) => t.startsWith('restore') || t === 'wake-host'),
+      [],
+    );
+    d.set('ups', reading('OL CHRG', { charge: 55 })).until(400_000);
+    assert.deepEqual(
+      d.actions('restore-started').map(([t]) => t),
+      [200_000],
+    );
+    assert.deepEqual(
+      d.actions('ups-output-on').map(([t, a]) => [t, a.source]),
+      [[200_000, 'ups']],
+    );
+    assert.deepEqual(d.hosts('wake-host'), [
+      [200_000, 'hypervisor'],
+      [200_000, 'nas'],
+      [230_000, 'app'],
+    ]);
+    assert.deepEqual(
+      d.actions('host-up').map(([t, a]) => [t, a.host, a.how]),
+      [
+        [70_000, 'ctl', 'controller'],
+        [230_000, 'hypervisor', 'healthy'],
+        [230_000, 'nas', 'healthy'],
+        [260_000, 'app', 'healthy'],
+      ],
+    );
+    assert.deepEqual(d.log.at(-1), [
+      260_000,
+      { type: 'outage-ended', outage: 'outage-3uw', outcome: 'restored' },
+    ]);
+  });
+
+  test('a host that does not come back is retried, then failed; its dependents follow the policy', () => {
+    const base = {
+      ups: [{ id: 'ups', powerOff: { enabled: false } }],
+      hosts: [
+        {
+          id: 'app',
+          kind: 'agent',
+          dependsOn: ['nas'],
+          shutdown: { triggers: [{ type: 'on-battery', after: 10 }] },
+        },
+        {
+          id: 'nas',
+          kind: 'agent',
+          shutdown: { triggers: [{ type: 'on-battery', after: 10 }] },
+          wake: { method: 'wol', mac: '00:11:22:33:44:55', timeout: 60, retries: 2 },
+        },
+      ],
+    };
+    const run = (onWakeFailure: string) =>
+      new Driver(plan({ ...base, restore: { mainsStableFor: 10, minCharge: 0, onWakeFailure } }), {
+        bootMs: { nas: 'never', app: 5000 },
+      })
+        .set('ups', OB)
+        .until(60_000)
+        .set('ups', OL)
+        .until(1000_000);
+    const cont = run('continue');
+    assert.deepEqual(
+      cont.actions('wake-host').map(([t, a]) => [t, a.host, a.attempt]),
+      [
+        [70_000, 'nas', 1],
+        [130_000, 'nas', 2],
+        [190_000, 'nas', 3],
+        [250_000, 'app', 1],
+      ],
+    );
+    assert.deepEqual(
+      cont.actions('host-wake-failed').map(([t, a]) => [t, a.host, a.attempts]),
+      [[250_000, 'nas', 3]],
+    );
+    assert.deepEqual(
+      cont.actions('outage-ended').map(([t, a]) => [t, a.outcome]),
+      [[255_000, 'partially-restored']],
+    );
+    const skip = run('skip-dependents');
+    assert.deepEqual(
+      skip.hosts('wake-host').map(([, h]) => h),
+      ['nas', 'nas', 'nas'],
+    );
+    assert.deepEqual(
+      skip.actions('host-restore-skipped').map(([t, a]) => [t, a.host, a.reason]),
+      [[250_000, 'app', "'nas' did not come back"]],
+    );
+  });
+
+  test('a relay host is up before the host it wakes; hosts back on their own are not woken', () => {
+    const p = plan({
+      ups: [{ id: 'ups', powerOff: { enabled: false } }],
+      hosts: [
+        { id: 'relay', kind: 'agent', shutdown: { triggers: [{ type: 'on-battery', after: 10 }] } },
+        {
+          id: 'far',
+          kind: 'agent',
+          shutdown: { triggers: [{ type: 'on-battery', after: 10 }] },
+          wake: { method: 'relay', via: 'relay', mac: '00:11:22:33:44:55' },
+        },
+        { id: 'self', kind: 'agent', shutdown: { triggers: [{ type: 'on-battery', after: 10 }] } },
+      ],
+      restore: { mainsStableFor: 60, minCharge: 0 },
+    });
+    const d = new Driver(p, { bootMs: 20_000 }).set('ups', OB).until(30_000).set('ups', OL).until(50_000);
+    d.send({ type: 'host-healthy', host: 'self' }).until(400_000);
+    assert.deepEqual(
+      d.actions('wake-host').map(([t, a]) => [t, a.host, a.method, a.via]),
+      [
+        [90_000, 'relay', 'power-on', undefined],
+        [110_000, 'far', 'relay', 'relay'],
+      ],
+    );
+    assert.deepEqual(
+      d.actions('host-up').map(([t, a]) => [t, a.host]),
+      [
+        [50_000, 'self'],
+        [110_000, 'relay'],
+        [130_000, 'far'],
+      ],
+    );
+  });
+
+  test('hosts without a health check count as up once woken; wake method none leaves a host off', () => {
+    const p = plan({
+      ups: [{ id: 'ups', powerOff: { enabled: false } }],
+      hosts: [
+        {
+          id: 'printer',
+          kind: 'agent',
+          dependsOn: ['switch'],
+          shutdown: { triggers: [{ type: 'on-battery', after: 10 }] },
+          wake: { method: 'none' },
+        },
+        {
+          id: 'switch',
+          kind: 'agent',
+          shutdown: { triggers: [{ type: 'on-battery', after: 10 }] },
+          wake: { method: 'wol', mac: '00:11:22:33:44:55', health: { type: 'none' } },
+        },
+      ],
+      restore: { mainsStableFor: 10, minCharge: 0 },
+    });
+    const d = new Driver(p).set('ups', OB).until(30_000).set('ups', OL).until(100_000);
+    assert.deepEqual(d.types().slice(-5), [
+      'restore-started',
+      'wake-host',
+      'host-up',
+      'host-restore-skipped',
+      'outage-ended',
+    ]);
+    assert.equal(d.actions('host-up')[0]![1].how, 'unchecked');
+    assert.equal(d.actions('outage-ended')[0]![1].outcome, 'restored');
+  });
+
+  test('a new outage during restore re-enters shutdown: woken hosts go down again, the rest stay down', () => {
+    const d = new Driver(lab, { bootMs: { nas: 30_000, hypervisor: 30_000, app: 'never' } })
+      .set('ups', OB)
+      .until(60_000)
+      .set('ups', OL)
+      .until(240_000);
+    // nas and hypervisor are up, app is being woken.
+    assert.deepEqual(
+      d.hosts('host-up').map(([, h]) => h),
+      ['ctl', 'hypervisor', 'nas'],
+    );
+    d.set('ups', OB).until(400_000);
+    const outages = d.actions('outage-started').map(([t, a]) => [t, a.outage]);
+    assert.deepEqual(outages, [
+      [5000, 'outage-3uw'],
+      [245_000, 'outage-591k'],
+    ]);
+    assert.deepEqual(
+      d.actions('outage-ended').map(([t, a]) => [t, a.outcome]),
+      [[245_000, 'superseded']],
+    );
+    // In the new outage app (being woken) is commanded again, first, then nas and hypervisor; each once.
+    const second = d
+      .actions('shutdown-host')
+      .filter(([, a]) => a.outage === 'outage-591k')
+      .map(([t, a]) => [t, a.host]);
+    assert.deepEqual(second, [
+      [250_000, 'app'],
+      [250_000, 'hypervisor'],
+      [252_000, 'nas'],
+      [254_000, 'ctl'],
+    ]);
+  });
+});
+
+describe('persistence', () => {
+  test('a restart (JSON round trip) at every step of an outage changes nothing', () => {
+    const script = (d: Driver) =>
+      d
+        .set('ups', OB)
+        .until(30_000)
+        .set('ups', OL)
+        .until(20_000 + 60_000 * 5);
+    const straight = script(new Driver(lab, { bootMs: 20_000 }));
+    const restarting = new Driver(lab, { bootMs: 20_000 });
+    const send = restarting.send.bind(restarting);
+    restarting.send = (event) => send(event).restart();
+    script(restarting);
+    assert.deepEqual(restarting.log, straight.log);
+    assert.deepEqual(restarting.state, JSON.parse(JSON.stringify(straight.state)));
+    assert.equal(straight.actions('outage-ended')[0]?.[1].outcome, 'restored');
+  });
+
+  test('nextWakeAt always lies after the last step, and a tick there is never a no-op forever', () => {
+    let state: EngineState = initialState(lab);
+    state = step(state, { type: 'reading', source: 'ups', reading: OB }, 0).state;
+    const seen: number[] = [];
+    for (let wake = nextWakeAt(state); wake !== undefined && seen.length < 100; wake = nextWakeAt(state)) {
+      assert.ok(wake > state.clock);
+      seen.push(wake);
+      state = step(state, { type: 'tick' }, wake).state;
+    }
+    // Debounce end, the triggers (hosts, then the controller's default 120 s), the deadlines of
+    // app and hypervisor, of nas, and of the controller's host (nobody acknowledges); then nothing.
+    assert.deepEqual(seen, [5000, 10_000, 120_000, 190_000, 370_000, 550_000]);
+  });
+
+  test('engine time never goes backwards, nor breaks on a bad clock or a malformed reading', () => {
+    const a = step(initialState(lab), { type: 'reading', source: 'ups', reading: OB }, 10_000);
+    assert.equal(step(a.state, { type: 'tick' }, 5000).state.clock, 10_000);
+    assert.equal(step(a.state, { type: 'tick' }, Number.NaN).state.clock, 10_000);
+    const junk = { status: 'OB' } as unknown as typeof OB;
+    const c = step(a.state, { type: 'reading', source: 'ups', reading: junk }, 11_000);
+    assert.deepEqual(c.state.sources, a.state.sources);
+    assert.deepEqual(step(a.state, { type: 'reading', source: 'nope', reading: OB }, 11_000).actions, []);
   });
 });

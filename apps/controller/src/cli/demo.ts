@@ -26,7 +26,7 @@ export function demoConfig(options: { dataDir: string; port: number; databaseUrl
         { id: 'ups', type: 'simulator', interval: 0.5, load: 35, runtimeAtLoad: 900, returnDelay: 2 },
       ],
       plan: {
-        ups: [{ id: 'ups', name: 'Simulated UPS', powerOff: { delay: 5 } }],
+        ups: [{ id: 'ups', name: 'Simulated UPS', powerOff: { delay: 5, offFor: 2 } }],
         hosts: [
           {
             id: 'app',
@@ -59,7 +59,8 @@ export function demoConfig(options: { dataDir: string; port: number; databaseUrl
             shutdown: { triggers: [{ type: 'on-battery', after: 3 }], timeout: 60 },
           },
         ],
-        settings: { debounce: 2 },
+        settings: { debounce: 2, mainsBackAfter: 2 },
+        restore: { mainsStableFor: 3, minCharge: 0 },
       },
     },
     {},

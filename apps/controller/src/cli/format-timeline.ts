@@ -35,6 +35,24 @@ function describe(kind: string, data: Record<string, unknown>): string {
       return 'shutdown cancelled: mains came back first';
     case 'power-off-ups':
       return `UPS told to power off in ${data.delaySeconds} s`;
+    case 'source-joined':
+      return 'on battery too: joins the outage';
+    case 'cancel-shutdown':
+      return 'told to cancel its shutdown';
+    case 'mains-returned':
+      return 'mains is back';
+    case 'restore-started':
+      return 'restore started: mains stable and the battery charged enough';
+    case 'ups-output-on':
+      return 'UPS output switched on';
+    case 'wake-host':
+      return `woken (${data.method}${data.attempt && (data.attempt as number) > 1 ? `, attempt ${data.attempt}` : ''}), waiting for its health`;
+    case 'host-up':
+      return data.how === 'healthy' ? 'back up (healthy)' : `back up (${data.how})`;
+    case 'host-wake-failed':
+      return `did not come back after ${data.attempts} attempts`;
+    case 'host-restore-skipped':
+      return `not restored: ${data.reason}`;
     case 'outage-ended':
       return `outage ended: ${data.outcome}`;
     case 'source-lost':

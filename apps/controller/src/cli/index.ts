@@ -2,10 +2,11 @@ import type { CliCommand } from './command.ts';
 import { UsageError } from './command.ts';
 import { demoCommand } from './demo.ts';
 import { hidCommand } from './hid.ts';
+import { planCommand } from './plan.ts';
 import { serveCommand } from './serve.ts';
 
 /** Every `blackstart` subcommand, in the order `blackstart help` lists them. */
-const commands: CliCommand[] = [serveCommand, demoCommand, hidCommand];
+const commands: CliCommand[] = [serveCommand, demoCommand, planCommand, hidCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -3,6 +3,7 @@ import {
   type EngineAction,
   type EngineEvent,
   type EngineState,
+  hostRuns,
   initialState,
   isOnBattery,
   nextWakeAt,
@@ -145,15 +146,18 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.dispatch({ type: 'host-progress', host, commandId, step, ...(detail !== undefined && { detail }) });
   }
 
-  /** Records something observed while carrying out actions, in the running outage's timeline. */
+  /** A host proved it is up (its agent said hello): lets a restore go on. */
+  hostHealthy(host: string): void {
+    this.dispatch({ type: 'host-healthy', host });
+  }
+
+  /** Records something observed while carrying out actions, in an outage's timeline (by default the running one). */
   note(
     message: string,
-    fields: { host?: string; source?: string; data?: Record<string, unknown> } = {},
+    fields: { outage?: string; host?: string; source?: string; data?: Record<string, unknown> } = {},
   ): void {
-    this.record(
-      [{ kind: 'note', ...(this.state.outage && { outage: this.state.outage.id }), message, ...fields }],
-      [],
-    );
+    const outage = fields.outage ?? this.state.outage?.id;
+    this.record([{ kind: 'note', ...fields, ...(outage && { outage }), message }], []);
   }
 
   /** One engine step: journal the event, step, journal the actions, act. Synchronous up to the I/O. */
@@ -185,10 +189,10 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       this.emit('action', action);
       void this.perform(action).catch((error: unknown) => {
         this.deps.log.error({ err: error, action: action.type }, 'carrying out an action failed');
-        this.note(
-          `failed to carry out ${action.type}: ${(error as Error).message}`,
-          'host' in action ? { host: action.host } : {},
-        );
+        this.note(`failed to carry out ${action.type}: ${(error as Error).message}`, {
+          outage: action.outage,
+          ...('host' in action && { host: action.host }),
+        });
       });
     }
     const ended = actions.find((a) => a.type === 'outage-ended');
@@ -213,7 +217,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
         if (action.kind === 'nut-client') {
           this.note(
             'nut-client hosts are shut down through the controller’s NUT server, which is not configured',
-            { host: action.host },
+            { outage: action.outage, host: action.host },
           );
           return;
         }
@@ -233,16 +237,45 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
         });
         this.note(
           delivery === 'sent' ? 'command sent' : 'agent not connected; command queued until it connects',
-          { host: action.host, data: { commandId: action.commandId } },
+          { outage: action.outage, host: action.host, data: { commandId: action.commandId } },
         );
         log.info({ host: action.host, commandId: action.commandId, delivery }, 'shutdown command');
+        return;
+      }
+      case 'cancel-shutdown': {
+        const delivery = await hub.sendCommand(action.host, {
+          id: action.commandId,
+          ttlSeconds: Math.max(1, Math.ceil((action.deadline - this.now()) / 1000)) + COMMAND_GRACE_SECONDS,
+          body: { action: 'cancel', outage: action.outage, ref: action.ref },
+        });
+        this.note(
+          delivery === 'sent' ? 'cancel sent' : 'agent not connected; cancel queued until it connects',
+          { outage: action.outage, host: action.host, data: { commandId: action.commandId } },
+        );
+        return;
+      }
+      case 'ups-output-on': {
+        const source = this.deps.sources.get(action.source);
+        if (!source) throw new Error(`no source '${action.source}'`);
+        this.note(await source.powerOn(), { outage: action.outage, source: action.source });
+        return;
+      }
+      case 'wake-host': {
+        if (action.method !== 'power-on' && action.method !== 'none') {
+          this.note(
+            `wake method '${action.method}' is not available in this version; waiting for the host to come back by itself`,
+            { outage: action.outage, host: action.host },
+          );
+        }
+        // Health by agent: an agent that is connected already proves the host is up.
+        if (action.health.type === 'agent' && hub.isConnected(action.host)) this.hostHealthy(action.host);
         return;
       }
       case 'power-off-ups': {
         const source = this.deps.sources.get(action.source);
         if (!source) throw new Error(`no source '${action.source}'`);
         const what = await source.powerOff(action.delaySeconds);
-        this.note(what, { source: action.source });
+        this.note(what, { outage: action.outage, source: action.source });
         log.warn({ source: action.source, delaySeconds: action.delaySeconds }, 'UPS power-off requested');
         return;
       }
@@ -254,8 +287,9 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   /** After a restart mid-outage: commands awaiting acknowledgement go out again (agents dedupe by id). */
   private resendOutstandingCommands(): void {
     const outage = this.state.outage!;
+    const runs = hostRuns(this.state);
     for (const host of this.state.plan.hosts) {
-      const run = outage.hosts[host.id];
+      const run = runs.get(host.id);
       if (run?.phase !== 'commanded' || !run.commandId || run.deadline === undefined) continue;
       void this.perform({
         type: 'shutdown-host',

@@ -58,6 +58,15 @@ export class SimulatorSource implements PowerSource {
     return `simulated UPS output off in ${delaySeconds} s, back on ${this.config.returnDelay} s after mains returns`;
   }
 
+  async powerOn(): Promise<string> {
+    this.advance();
+    this.offAt = undefined;
+    if (this.outputOn) return 'simulated UPS output was already on';
+    this.outputOn = true;
+    this.emit();
+    return 'simulated UPS output switched on';
+  }
+
   private advance(): void {
     const now = this.clock();
     const dt = (now - this.lastTick) / 1000;

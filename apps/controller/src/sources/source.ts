@@ -19,4 +19,6 @@ export interface PowerSource {
    * Resolves with a description of what the UPS was told.
    */
   powerOff(delaySeconds: number): Promise<string>;
+  /** Switches the UPS output on if it is off (NUT's `load.on`). Resolves with what was done. */
+  powerOn(): Promise<string>;
 }

@@ -1,0 +1,100 @@
+import type { CompiledPlan } from './compile.ts';
+import type { UpsReading } from './reading.ts';
+
+/** Learned shutdown durations, seconds, per host id, oldest first. */
+export type DurationHistory = Readonly<Record<string, readonly number[]>>;
+
+/** How many past runs per host the engine remembers. */
+export const HISTORY_LENGTH = 20;
+
+/** 95th percentile by nearest rank; undefined for no samples. */
+export function p95(values: readonly number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.ceil(0.95 * sorted.length) - 1];
+}
+
+/** Seconds a host's shutdown is expected to take: configured, else learned (p95), else its timeout. */
+export function expectedDuration(c: CompiledPlan, history: DurationHistory, host: number): number {
+  const h = c.plan.hosts[host]!;
+  return h.shutdown.expectedDuration ?? p95(history[h.id] ?? []) ?? h.shutdown.timeout;
+}
+
+export interface BudgetTable {
+  /** Expected shutdown duration of every host, seconds. */
+  expected: number[];
+  /**
+   * Seconds from a host's shutdown command until it and every host waiting for it are down, the
+   * controller's host included (it always goes last).
+   */
+  tail: number[];
+  /** For each trigger class with a budget trigger: its hosts, largest `tail` first. */
+  order: number[][];
+  /** Runtime (seconds) at or below which each host's budget trigger fires: tail + margin. */
+  threshold: number[];
+}
+
+const tables = new WeakMap<CompiledPlan, { history: DurationHistory; table: BudgetTable }>();
+
+export function budgetTable(c: CompiledPlan, history: DurationHistory): BudgetTable {
+  const cached = tables.get(c);
+  if (cached && cached.history === history) return cached.table;
+  const n = c.hostIds.length;
+  const expected = c.hostIds.map((_, i) => expectedDuration(c, history, i));
+  const tail = new Array<number>(n).fill(0);
+  // `waiting[i]` are the hosts that wait for i, and they come before i in dependency order.
+  for (const i of c.topo) {
+    let longest = 0;
+    for (const w of c.waiting[i]!) longest = Math.max(longest, tail[w]!);
+    tail[i] = (c.kinds[i] === 'wake-only' ? 0 : expected[i]!) + longest;
+  }
+  if (c.controller >= 0) {
+    const last = expected[c.controller]!;
+    for (let i = 0; i < n; i++) if (i !== c.controller) tail[i]! += last;
+  }
+  const threshold = new Array<number>(n).fill(0);
+  const order = c.classes.map((cls) => {
+    if (cls.budgetMargin === undefined) return [];
+    for (const h of cls.hosts) threshold[h] = tail[h]! + cls.budgetMargin;
+    return [...cls.hosts].sort((a, b) => threshold[b]! - threshold[a]! || a - b);
+  });
+  const table = { expected, tail, order, threshold };
+  tables.set(c, { history, table });
+  return table;
+}
+
+/** Where the depletion rate is measured from: the first reading of this battery stretch with a charge. */
+export interface DepletionAnchor {
+  at: number;
+  charge: number;
+}
+
+/** Shortest stretch over which a depletion rate is trusted. */
+const MIN_DEPLETION_WINDOW_MS = 30_000;
+
+/**
+ * Estimated seconds of runtime left at `now`: the smaller of the runtime the UPS reports and the
+ * runtime the observed depletion rate leaves above the reserve charge, both counted down since the
+ * reading. Undefined when the UPS gives neither.
+ */
+export function estimateRuntime(
+  reading: UpsReading | undefined,
+  readingAt: number | undefined,
+  anchor: DepletionAnchor | undefined,
+  reserveCharge: number,
+  now: number,
+): number | undefined {
+  if (!reading || readingAt === undefined) return undefined;
+  const elapsed = (now - readingAt) / 1000;
+  let estimate: number | undefined;
+  if (reading.runtime !== undefined) estimate = reading.runtime - elapsed;
+  if (anchor && reading.charge !== undefined && readingAt - anchor.at >= MIN_DEPLETION_WINDOW_MS) {
+    const drop = anchor.charge - reading.charge;
+    if (drop > 0) {
+      const ratePerSecond = drop / ((readingAt - anchor.at) / 1000);
+      const byRate = Math.max(0, reading.charge - reserveCharge) / ratePerSecond - elapsed;
+      estimate = estimate === undefined ? byRate : Math.min(estimate, byRate);
+    }
+  }
+  return estimate;
+}

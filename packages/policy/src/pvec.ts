@@ -1,0 +1,86 @@
+/**
+ * A persistent vector: plain nested arrays (so it serializes as JSON) where an update copies only
+ * the chunk it touches and the short outer array. With 10 000 hosts one engine step copies a few
+ * hundred references instead of the whole host table, which keeps a step cheap and the old state intact.
+ */
+export interface PVec<T> {
+  readonly size: number;
+  readonly chunks: ReadonlyArray<ReadonlyArray<T>>;
+}
+
+const SHIFT = 6;
+const CHUNK = 1 << SHIFT;
+const MASK = CHUNK - 1;
+
+export function pvecOf<T>(items: readonly T[]): PVec<T> {
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) chunks.push(items.slice(i, i + CHUNK));
+  return { size: items.length, chunks };
+}
+
+export function pvecGet<T>(vec: PVec<T>, i: number): T {
+  return vec.chunks[i >>> SHIFT]![i & MASK]!;
+}
+
+export function pvecToArray<T>(vec: PVec<T>): T[] {
+  return vec.chunks.flat() as T[];
+}
+
+/**
+ * Copy-on-write editing of a vector during one step: each chunk is copied at most once, however
+ * many of its items change. `finish()` returns the original vector when nothing changed.
+ */
+export class PVecDraft<T> {
+  private chunks: T[][] | undefined;
+  private copied: Set<number> | undefined;
+  private size: number;
+
+  constructor(private readonly base: PVec<T>) {
+    this.size = base.size;
+  }
+
+  get length(): number {
+    return this.size;
+  }
+
+  get(i: number): T {
+    const chunks = this.chunks ?? (this.base.chunks as T[][]);
+    return chunks[i >>> SHIFT]![i & MASK]!;
+  }
+
+  set(i: number, value: T): void {
+    this.writable(i >>> SHIFT)[i & MASK] = value;
+  }
+
+  push(value: T): void {
+    const c = this.size >>> SHIFT;
+    if ((this.size & MASK) === 0) {
+      this.outer().push([value]);
+      this.copied!.add(c);
+    } else {
+      this.writable(c).push(value);
+    }
+    this.size++;
+  }
+
+  finish(): PVec<T> {
+    return this.chunks ? { size: this.size, chunks: this.chunks } : this.base;
+  }
+
+  private outer(): T[][] {
+    if (!this.chunks) {
+      this.chunks = this.base.chunks.slice() as T[][];
+      this.copied = new Set();
+    }
+    return this.chunks;
+  }
+
+  private writable(c: number): T[] {
+    const chunks = this.outer();
+    if (!this.copied!.has(c)) {
+      chunks[c] = chunks[c]!.slice();
+      this.copied!.add(c);
+    }
+    return chunks[c]!;
+  }
+}
