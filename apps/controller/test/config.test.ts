@@ -39,7 +39,10 @@ describe('controller configuration', () => {
       { path: '/server/port', message: 'must be an integer, not string' },
     ]);
     assert.deepEqual(errorsOf({ ...valid, surprise: true }), [
-      { path: '/surprise', message: "unknown property 'surprise' (allowed: server, dataDir, database, redis, sources, plan)" },
+      {
+        path: '/surprise',
+        message: "unknown property 'surprise' (allowed: server, dataDir, database, redis, sources, plan)",
+      },
     ]);
     assert.deepEqual(errorsOf({ ...valid, sources: [{ id: 'ups', type: 'toaster' }] }), [
       { path: '/sources/0/type', message: 'unknown type "toaster" (expected one of simulator)' },
