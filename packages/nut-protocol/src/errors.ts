@@ -85,8 +85,10 @@ export class NutTransportError extends Error {
 
   /** The system error code (ECONNREFUSED, ENOTFOUND, …) when the failure came from the socket. */
   get syscallCode(): string | undefined {
-    const cause = this.cause as { code?: unknown } | undefined;
-    return typeof cause?.code === 'string' ? cause.code : undefined;
+    // Several addresses tried (happy eyeballs) fail as an AggregateError: the last one counts.
+    const cause = this.cause as { code?: unknown; errors?: Array<{ code?: unknown }> } | undefined;
+    const code = cause?.code ?? cause?.errors?.at(-1)?.code;
+    return typeof code === 'string' ? code : undefined;
   }
 }
 

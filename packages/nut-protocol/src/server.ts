@@ -517,6 +517,9 @@ export class NutServer extends EventEmitter<NutServerEvents> {
           break;
         }
         session.lastHeard = Date.now();
+        // upsd closes a LOGOUT connection by zeroing its last_heard; any later line of the same
+        // read sets it again, so the connection then stays open.
+        session.closeAfterWindow = false;
         const pending = this.dispatch(session, session.parser.take());
         if (pending) {
           session.busy = true;

@@ -1,8 +1,9 @@
 import type { CliCommand } from './command.ts';
 import { UsageError } from './command.ts';
+import { upscCommand } from './upsc.ts';
 
 /** Every `blackstart` subcommand, in the order `blackstart help` lists them. */
-const commands: CliCommand[] = [];
+const commands: CliCommand[] = [upscCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -1,0 +1,116 @@
+import { connect, type Socket } from 'node:net';
+import type { NutUser } from '../../../tests/harness/index.ts';
+import {
+  hashPassword,
+  type NutClient,
+  type NutServerUser,
+  type NutUpsDefinition,
+  type NutVarInfo,
+} from '../src/index.ts';
+
+/** Reads everything a server says about one UPS, to serve the same UPS from NutServer. */
+export async function mirrorUps(client: NutClient, ups: string): Promise<NutUpsDefinition> {
+  const vars = await client.listVars(ups);
+  const info: Record<string, NutVarInfo> = {};
+  for (const name of Object.keys(vars)) {
+    const type = await client.getType(ups, name);
+    const entry: NutVarInfo = { writable: type.writable };
+    if (type.maxLength !== undefined) entry.maxLength = type.maxLength;
+    if (type.enum) entry.enum = await client.listEnum(ups, name);
+    if (type.range) entry.ranges = await client.listRange(ups, name);
+    info[name] = entry;
+  }
+  return {
+    description: await client.getUpsDesc(ups),
+    vars,
+    info,
+    commands: await client.listCmds(ups),
+  };
+}
+
+/** The harness's upsd.users entries as NutServer users (same names, passwords and rights). */
+export function serverUsers(users: NutUser[]): NutServerUser[] {
+  return users.map((u) => {
+    const user: NutServerUser = { name: u.name, passwordHash: hashPassword(u.password) };
+    for (const right of u.rights) {
+      const words = right.split(/[\s=]+/).filter(Boolean);
+      const [key, ...values] = words;
+      if (key === 'upsmon') user.upsmon = values[0] as NutServerUser['upsmon'];
+      if (key === 'actions') user.actions = [...(user.actions ?? []), ...values];
+      if (key === 'instcmds') user.instcmds = [...(user.instcmds ?? []), ...values];
+    }
+    return user;
+  });
+}
+
+/**
+ * A raw TCP connection for byte-exact checks: `send` writes one packet and resolves with what
+ * came back once the server has been quiet for `quietMs` (or closed the connection).
+ */
+export class RawConnection {
+  received: Buffer[] = [];
+  closed = false;
+  private readonly socket: Socket;
+  private wake: (() => void) | undefined;
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    socket.on('data', (d: Buffer) => {
+      this.received.push(d);
+      this.wake?.();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake?.();
+    });
+    socket.on('error', () => {});
+  }
+
+  static open(port: number, host = '127.0.0.1'): Promise<RawConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host, port }, () => {
+        socket.off('error', reject);
+        resolve(new RawConnection(socket));
+      });
+      socket.setNoDelay(true);
+      socket.once('error', reject);
+    });
+  }
+
+  get text(): string {
+    return Buffer.concat(this.received).toString('latin1');
+  }
+
+  /** Sends one packet; resolves with the bytes received for it. */
+  async send(packet: Buffer, { quietMs = 25, silentMs = 150, maxMs = 3000 } = {}): Promise<Buffer> {
+    const before = this.received.length;
+    if (!this.closed) this.socket.write(packet);
+    const start = Date.now();
+    let lastCount = before;
+    let lastChange = start;
+    while (!this.closed) {
+      const now = Date.now();
+      if (this.received.length !== lastCount) {
+        lastCount = this.received.length;
+        lastChange = now;
+      }
+      const got = lastCount > before;
+      if (got && now - lastChange >= quietMs) break;
+      if (!got && now - start >= silentMs) break;
+      if (now - start >= maxMs) break;
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, 5);
+        this.wake = () => {
+          clearTimeout(timer);
+          r();
+        };
+      });
+      this.wake = undefined;
+    }
+    return Buffer.concat(this.received.slice(before));
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
