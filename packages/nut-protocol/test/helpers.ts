@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import type { NutUser } from '../../../tests/harness/index.ts';
 import {
   hashPassword,
@@ -110,7 +110,63 @@ export class RawConnection {
     return Buffer.concat(this.received.slice(before));
   }
 
+  /** Writes without waiting for answers. */
+  write(bytes: Buffer): void {
+    this.socket.write(bytes);
+  }
+
+  /** Stops reading: what the server sends piles up in the kernel buffers, then in the server. */
+  pause(): void {
+    this.socket.pause();
+  }
+
   close(): void {
     this.socket.destroy();
   }
+}
+
+/**
+ * A TCP peer that answers each request line with whatever `answer` returns (a string is written
+ * as is; undefined writes nothing) — for client behaviour no real server shows on demand: old
+ * servers, broken framing, silence.
+ */
+export async function scriptedPeer(
+  answer: (line: string, socket: Socket) => string | undefined,
+): Promise<{ port: number; lines: string[]; connections: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const state = { lines: [] as string[], connections: 0 };
+  const server = createServer((socket) => {
+    state.connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    let buffer = '';
+    socket.on('data', (d) => {
+      buffer += d.toString('latin1');
+      for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
+        const line = buffer.slice(0, i);
+        buffer = buffer.slice(i + 1);
+        state.lines.push(line);
+        const reply = answer(line, socket);
+        if (reply !== undefined) socket.write(reply);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = address && typeof address === 'object' ? address.port : 0;
+  return {
+    port,
+    get lines() {
+      return state.lines;
+    },
+    get connections() {
+      return state.connections;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
