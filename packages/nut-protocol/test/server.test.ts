@@ -386,11 +386,12 @@ describe('NutServer', () => {
         await assert.rejects(connect(server, { tls: { mode: 'require' } }), /self-signed/);
 
         // NUT's upsc always tries STARTTLS (NSS, no certificate check without a database).
-        const { stdout } = await promisify(execFile)(requireTool('upsc'), [
+        const { stdout, stderr } = await promisify(execFile)(requireTool('upsc'), [
           `ups@127.0.0.1:${server.port}`,
           'ups.status',
         ]);
         assert.equal(stdout, 'OB DISCHRG\n');
+        assert.match(stderr, /SSL handshake done successfully with server 127\.0\.0\.1/);
         await waitFor(() => server.clients().length === 0, { timeoutMs: 3000, what: 'upsc to leave' });
       } finally {
         await server.close();
