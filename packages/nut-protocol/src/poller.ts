@@ -21,11 +21,17 @@ export interface NutChange {
 }
 
 /**
- * Why there is no reading: the server's DATA-STALE / DRIVER-NOT-CONNECTED, another ERR code
- * (UNKNOWN-UPS, ACCESS-DENIED, …), or 'connection-lost' when the server cannot be reached.
- * "No data" is not an outage: nothing about the power can be concluded from it.
+ * Why there is no reading: the server's DATA-STALE / DRIVER-NOT-CONNECTED, 'WAIT' (upsd has not
+ * had its driver's first data yet), another ERR code (UNKNOWN-UPS, ACCESS-DENIED, …), or
+ * 'connection-lost' when the server cannot be reached. "No data" is not an outage: nothing about
+ * the power can be concluded from it.
  */
-export type NutNoDataReason = 'DATA-STALE' | 'DRIVER-NOT-CONNECTED' | 'connection-lost' | (string & {});
+export type NutNoDataReason =
+  | 'DATA-STALE'
+  | 'DRIVER-NOT-CONNECTED'
+  | 'WAIT'
+  | 'connection-lost'
+  | (string & {});
 
 export type NutPollerState =
   | { state: 'data'; at: number }
@@ -147,7 +153,13 @@ export class NutPoller extends EventEmitter<NutPollerEvents> {
   private onReading(vars: Record<string, string>): void {
     if (!this.running) return;
     const at = Date.now();
-    const reading: NutReading = { ups: this.ups, vars, status: parseStatus(vars['ups.status'] ?? ''), at };
+    const status = parseStatus(vars['ups.status'] ?? '');
+    if (status.known.has('WAIT')) {
+      // upsd's placeholder until its driver's first dump: nothing is known yet.
+      this.noData(new NutError('WAIT', `LIST VAR ${this.ups}`));
+      return;
+    }
+    const reading: NutReading = { ups: this.ups, vars, status, at };
     const previous = this.last;
     this.last = reading;
     if (this.current?.state !== 'data') this.setState({ state: 'data', at });
