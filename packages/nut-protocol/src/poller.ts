@@ -156,7 +156,7 @@ export class NutPoller extends EventEmitter<NutPollerEvents> {
     const status = parseStatus(vars['ups.status'] ?? '');
     if (status.known.has('WAIT')) {
       // upsd's placeholder until its driver's first dump: nothing is known yet.
-      this.noData(new NutError('WAIT', `LIST VAR ${this.ups}`));
+      this.noData(new Error(`${this.ups}: the server waits for its driver's first data`), 'WAIT');
       return;
     }
     const reading: NutReading = { ups: this.ups, vars, status, at };
@@ -168,14 +168,8 @@ export class NutPoller extends EventEmitter<NutPollerEvents> {
     if (changed.length > 0) this.emit('change', { reading, previous, changed });
   }
 
-  private noData(error: Error): void {
+  private noData(error: Error, reason: NutNoDataReason = noDataReason(error)): void {
     if (!this.running) return;
-    const reason: NutNoDataReason =
-      error instanceof NutError
-        ? error.code
-        : error instanceof NutTransportError
-          ? 'connection-lost'
-          : error.message;
     if (this.current?.state === 'no-data' && this.current.reason === reason) return;
     this.setState({ state: 'no-data', reason, error, at: Date.now() });
   }
@@ -184,6 +178,11 @@ export class NutPoller extends EventEmitter<NutPollerEvents> {
     this.current = state;
     this.emit('state', state);
   }
+}
+
+function noDataReason(error: Error): NutNoDataReason {
+  if (error instanceof NutError) return error.code;
+  return error instanceof NutTransportError ? 'connection-lost' : error.message;
 }
 
 function diff(before: Record<string, string> | undefined, after: Record<string, string>): string[] {
