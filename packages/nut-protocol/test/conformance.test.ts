@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import {
   DEFAULT_NUT_USERS,
@@ -10,63 +9,7 @@ import {
   waitFor,
 } from '../../../tests/harness/index.ts';
 import { NutClient, NutError, NutServer, readSystemCmdvartab } from '../src/index.ts';
-import { mirrorUps, RawConnection, serverUsers } from './helpers.ts';
-
-type UpsState = 'ok' | 'driver-not-connected';
-
-interface Packet {
-  conn: string;
-  bytes: Buffer;
-  line: number;
-}
-
-interface Case {
-  name: string;
-  state: UpsState;
-  packets: Packet[];
-}
-
-/** Parses corpus.nut (syntax in its header). */
-function parseCorpus(text: string): Case[] {
-  const cases: Case[] = [];
-  let state: UpsState = 'ok';
-  let current: Case | undefined;
-  for (const [index, raw] of text.split('\n').entries()) {
-    const line = index + 1;
-    if (raw.trim() === '' || raw.startsWith('#')) continue;
-    const fail = (why: string): never => {
-      throw new Error(`corpus.nut:${line}: ${why}`);
-    };
-    if (raw.startsWith('state ')) {
-      const next = raw.slice(6).trim();
-      if (next !== 'ok' && next !== 'driver-not-connected') fail(`unknown state ${next}`);
-      state = next as UpsState;
-      continue;
-    }
-    if (raw.startsWith('case ')) {
-      current = { name: raw.slice(5).trim(), state, packets: [] };
-      cases.push(current);
-      continue;
-    }
-    if (!current) fail('packet outside a case');
-    const m = /^(?:@(\w+) )?([|>])(?: (.*))?$/.exec(raw);
-    if (!m || !current) return fail(`cannot read ${JSON.stringify(raw)}`);
-    const [, conn = 'a', kind, rest = ''] = m;
-    let text: string;
-    if (kind === '|') {
-      text = `${rest}\n`;
-    } else {
-      const value: unknown = JSON.parse(rest);
-      const parts = Array.isArray(value) ? value : [value];
-      text = parts
-        .map((p: unknown) => (Array.isArray(p) ? String(p[0]).repeat(Number(p[1])) : String(p)))
-        .join('');
-    }
-    if ([...text].some((c) => c.charCodeAt(0) > 0xff)) fail('packets are bytes: use \\u0000-\\u00ff');
-    current.packets.push({ conn, bytes: Buffer.from(text, 'latin1'), line });
-  }
-  return cases;
-}
+import { type Case, mirrorUps, parseCorpus, RawConnection, serverUsers, type UpsState } from './helpers.ts';
 
 interface Transcript {
   /** Per connection: every byte received (normalized), and whether the server closed it. */
@@ -123,7 +66,7 @@ describe(
   () => {
     let lab: NutLab;
     let server: NutServer;
-    const cases = parseCorpus(readFileSync(new URL('./conformance/corpus.nut', import.meta.url), 'utf8'));
+    const cases = parseCorpus();
 
     before(async () => {
       lab = await NutLab.start();

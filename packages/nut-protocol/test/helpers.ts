@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import type { NutUser } from '../../../tests/harness/index.ts';
 import {
@@ -169,4 +170,62 @@ export async function scriptedPeer(
         server.close(() => resolve());
       }),
   };
+}
+
+export type UpsState = 'ok' | 'driver-not-connected';
+
+export interface Packet {
+  conn: string;
+  bytes: Buffer;
+  line: number;
+}
+
+export interface Case {
+  name: string;
+  state: UpsState;
+  packets: Packet[];
+}
+
+/** Parses corpus.nut (syntax in its header). */
+export function parseCorpus(
+  text = readFileSync(new URL('./conformance/corpus.nut', import.meta.url), 'utf8'),
+): Case[] {
+  const cases: Case[] = [];
+  let state: UpsState = 'ok';
+  let current: Case | undefined;
+  for (const [index, raw] of text.split('\n').entries()) {
+    const line = index + 1;
+    if (raw.trim() === '' || raw.startsWith('#')) continue;
+    const fail = (why: string): never => {
+      throw new Error(`corpus.nut:${line}: ${why}`);
+    };
+    if (raw.startsWith('state ')) {
+      const next = raw.slice(6).trim();
+      if (next !== 'ok' && next !== 'driver-not-connected') fail(`unknown state ${next}`);
+      state = next as UpsState;
+      continue;
+    }
+    if (raw.startsWith('case ')) {
+      current = { name: raw.slice(5).trim(), state, packets: [] };
+      cases.push(current);
+      continue;
+    }
+    if (!current) fail('packet outside a case');
+    const m = /^(?:@(\w+) )?([|>])(?: (.*))?$/.exec(raw);
+    if (!m || !current) return fail(`cannot read ${JSON.stringify(raw)}`);
+    const [, conn = 'a', kind, rest = ''] = m;
+    let text: string;
+    if (kind === '|') {
+      text = `${rest}\n`;
+    } else {
+      const value: unknown = JSON.parse(rest);
+      const parts = Array.isArray(value) ? value : [value];
+      text = parts
+        .map((p: unknown) => (Array.isArray(p) ? String(p[0]).repeat(Number(p[1])) : String(p)))
+        .join('');
+    }
+    if ([...text].some((c) => c.charCodeAt(0) > 0xff)) fail('packets are bytes: use \\u0000-\\u00ff');
+    current.packets.push({ conn, bytes: Buffer.from(text, 'latin1'), line });
+  }
+  return cases;
 }
