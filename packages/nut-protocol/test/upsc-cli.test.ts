@@ -34,15 +34,16 @@ const withoutSslNotice = (stderr: string) =>
 /** Runs real upsc and `blackstart upsc` with each argument list, a few at a time. */
 async function compare(argLists: string[][]): Promise<Array<{ args: string[]; upsc: Run; ours: Run }>> {
   const results: Array<{ args: string[]; upsc: Run; ours: Run }> = [];
-  const queue = [...argLists];
+  let next = 0;
   await Promise.all(
     Array.from({ length: 3 }, async () => {
-      for (let args = queue.shift(); args; args = queue.shift()) {
+      for (let i = next++; i < argLists.length; i = next++) {
+        const args = argLists[i] ?? [];
         const [upsc, ours] = await Promise.all([
           run(requireTool('upsc'), args),
           run(process.execPath, [BLACKSTART, 'upsc', ...args]),
         ]);
-        results.push({ args, upsc, ours });
+        results[i] = { args, upsc, ours };
       }
     }),
   );
