@@ -142,10 +142,11 @@ describe('real upsmon 2.8.0 against NutServer', needs(...NUT_LAB_TOOLS, 'upsmon'
           }),
         },
       };
-      await waitFor(() => server.numLogins('ups') === 2, { timeoutMs: 15_000, what: 'logins on NutServer' });
-      assert.ok(
-        server.clients().some((c) => c.user === 'monuser' && c.primary),
-        'PRIMARY was granted',
+      // upsmon sends LOGIN, then PRIMARY: wait for both.
+      await waitFor(
+        () =>
+          server.numLogins('ups') === 2 && server.clients().some((c) => c.user === 'monuser' && c.primary),
+        { timeoutMs: 15_000, what: 'both logins on NutServer, PRIMARY granted to monuser' },
       );
       await waitFor(() => lab.upsc(['-c', lab.target]).stdout.split('\n').filter(Boolean).length === 2, {
         timeoutMs: 15_000,
