@@ -185,6 +185,15 @@ describe('real upsmon 2.8.0 against NutServer', needs(...NUT_LAB_TOOLS, 'upsmon'
       );
       // The same notifications from the upsmons of both servers: ONBATT first, SHUTDOWN last.
       // (Whether a secondary's poll sees LB before FSD or both at once is a race on either server.)
+      for (const run of Object.values(runs)) {
+        for (const m of [run.primary, run.secondary]) {
+          // NOTIFYCMD runs in the background: under load it may trail SHUTDOWNCMD.
+          await waitFor(() => notifyTypes(m).includes('SHUTDOWN'), {
+            timeoutMs: 10_000,
+            what: 'NOTIFY SHUTDOWN',
+          });
+        }
+      }
       for (const role of ['primary', 'secondary'] as const) {
         const theirs = notifyTypes(runs.upsd[role]);
         const mine = notifyTypes(runs.ours[role]);
