@@ -99,6 +99,7 @@ export class Wire {
       throw new NutTransportError('protocol', 'STARTTLS needs an idle connection');
     }
     this.detach(this.socket);
+    this.socket.on('error', () => {}); // the TLS socket reports failures from here on
     try {
       const secure = await upgrade(this.socket);
       this.socket = secure;
