@@ -109,7 +109,7 @@ async function measure(ports: { upsd: number; ours: number }, name: RequestName,
   for (const order of [['upsd', 'ours'] as const, ['ours', 'upsd'] as const]) {
     for (const target of order) {
       const r = await measureOnce(ports[target], name, clients);
-      pooled[target].latencies.push(...r.latencies);
+      pooled[target].latencies = pooled[target].latencies.concat(r.latencies);
       pooled[target].elapsed += r.elapsed;
     }
   }
@@ -174,7 +174,8 @@ async function main() {
         'Both servers serve the same UPS (the harness BX1600MI dummy, 32 variables) on loopback, each in',
         'its own process; closed-loop raw-socket clients in one process; ' +
           `two rounds per cell in alternating order, each ${WARMUP_MS} ms warm-up then ${MEASURE_MS} ms measured; ` +
-          'latency in ms over both rounds.',
+          'latency in ms over both rounds. upsd writes each line of a list with its own write() and',
+        "without TCP_NODELAY, so its list answers wait for the client's delayed ACK (about 40 ms, Nagle).",
         '',
         '| request | clients | upsd req/s | upsd p50 | upsd p99 | NutServer req/s | NutServer p50 | NutServer p99 | throughput ratio |',
         '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
