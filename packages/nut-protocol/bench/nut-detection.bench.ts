@@ -5,14 +5,17 @@
 import { cpus, loadavg } from 'node:os';
 import { findTool, NUT_LAB_TOOLS, NutLab, sleep, waitFor } from '../../../tests/harness/index.ts';
 import { NutClient, NutPoller } from '../src/index.ts';
+import { markdownTable } from './table.ts';
 
 const CHANGES = Number(process.env.NUT_BENCH_CHANGES ?? 16);
 
-function stats(xs: number[]): string {
+/** Median, mean and maximum, rounded to ms. */
+function stats(xs: number[] | undefined): string[] {
+  if (!xs) return ['–', '–', '–'];
   const s = [...xs].sort((a, b) => a - b);
   const median = s[Math.floor(s.length / 2)] ?? Number.NaN;
   const mean = s.reduce((a, b) => a + b, 0) / s.length;
-  return `${Math.round(median)} | ${Math.round(mean)} | ${Math.round(s.at(-1) ?? Number.NaN)}`;
+  return [median, mean, s.at(-1) ?? Number.NaN].map((n) => String(Math.round(n)));
 }
 
 async function main() {
@@ -129,11 +132,24 @@ async function main() {
         'ONBATT/ONLINE, and until NutPoller emits `change` at its default 1000 ms interval and at 250 ms',
         '(phase randomised per change).',
         '',
-        '| detector | changes | from write: median | mean | max | after upsd serves it: median | mean | max |',
-        '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-        ...[...fromWrite].map(
-          ([name, xs]) =>
-            `| ${name} | ${xs.length} | ${stats(xs)} | ${afterUpsd.has(name) ? stats(afterUpsd.get(name) ?? []) : '– | – | –'} |`,
+        ...markdownTable(
+          [
+            'detector',
+            'changes',
+            'from write: median',
+            'mean',
+            'max',
+            'after upsd serves it: median',
+            'mean',
+            'max',
+          ],
+          ['left', ...Array<'right'>(7).fill('right')],
+          [...fromWrite].map(([name, xs]) => [
+            name,
+            String(xs.length),
+            ...stats(xs),
+            ...stats(afterUpsd.get(name)),
+          ]),
         ),
         '',
       ].join('\n'),

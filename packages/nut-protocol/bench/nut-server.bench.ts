@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findTool, NUT_LAB_TOOLS, NutLab, sleep, tempDir } from '../../../tests/harness/index.ts';
 import { NutClient } from '../src/index.ts';
+import { markdownTable } from './table.ts';
 
 const CLIENTS = (process.env.NUT_BENCH_CLIENTS ?? '1,100,1000').split(',').map(Number);
 const WARMUP_MS = 500;
@@ -146,17 +147,21 @@ async function main() {
       child.proc?.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
     });
 
-    const rows: string[] = [];
+    const rows: string[][] = [];
     const names = (process.env.NUT_BENCH_REQUESTS?.split(',') ?? Object.keys(REQUESTS)) as RequestName[];
     for (const name of names) {
       for (const clients of CLIENTS) {
         const { upsd, ours } = await measure({ upsd: lab.port, ours: ourPort }, name, clients);
         const f = (n: number) => n.toFixed(n < 10 ? 2 : 1);
-        rows.push(
-          `| ${name} | ${clients} | ${Math.round(upsd.rps)} | ${f(upsd.p50)} | ${f(upsd.p99)} | ` +
-            `${Math.round(ours.rps)} | ${f(ours.p50)} | ${f(ours.p99)} | ${(ours.rps / upsd.rps).toFixed(2)}× |`,
+        const row = [name, String(clients), String(Math.round(upsd.rps)), f(upsd.p50), f(upsd.p99)];
+        row.push(
+          String(Math.round(ours.rps)),
+          f(ours.p50),
+          f(ours.p99),
+          `${(ours.rps / upsd.rps).toFixed(2)}×`,
         );
-        process.stderr.write(`${rows.at(-1)}\n`);
+        rows.push(row);
+        process.stderr.write(`${row.join(' | ')}\n`);
       }
     }
     const cpu = cpus();
@@ -177,9 +182,19 @@ async function main() {
           'latency in ms over both rounds. upsd writes each line of a list with its own write() and',
         "without TCP_NODELAY, so its list answers wait for the client's delayed ACK (about 40 ms, Nagle).",
         '',
-        '| request | clients | upsd req/s | upsd p50 | upsd p99 | NutServer req/s | NutServer p50 | NutServer p99 | throughput ratio |',
-        '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-        ...rows,
+        ...markdownTable(
+          [
+            'request',
+            'clients',
+            'upsd req/s',
+            'upsd p50',
+            'upsd p99',
+            'NutServer req/s',
+            'NutServer p50',
+          ].concat('NutServer p99', 'throughput ratio'),
+          ['left', ...Array<'right'>(8).fill('right')],
+          rows,
+        ),
         '',
       ].join('\n'),
     );
