@@ -274,13 +274,20 @@ export class NutServer extends EventEmitter<NutServerEvents> {
     for (const host of hosts) {
       const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
       server.on('error', () => {}); // listen errors are reported by the promise below
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host, port }, () => {
-          server.off('error', reject);
-          resolve();
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ host, port }, () => {
+            server.off('error', reject);
+            resolve();
+          });
         });
-      });
+      } catch (error) {
+        await this.close();
+        throw new Error(`cannot listen on ${host} port ${port}: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
       const address = server.address();
       if (address && typeof address === 'object') port = address.port;
       this.servers.push(server);

@@ -304,6 +304,25 @@ describe('NutServer', () => {
     });
   });
 
+  test('a port that is taken fails listen() with the address in the message, and nothing stays bound', async () => {
+    const first = new NutServer({ host: '127.0.0.1', port: 0 });
+    await first.listen();
+    const second = new NutServer({ host: ['::1', '127.0.0.1'], port: first.port });
+    try {
+      await assert.rejects(
+        second.listen(),
+        new RegExp(`cannot listen on 127\\.0\\.0\\.1 port ${first.port}`),
+      );
+      // The ::1 listener it had opened first was closed again.
+      await assert.rejects(
+        NutClient.connect({ host: '::1', port: first.port, reconnect: false }),
+        (e) => e instanceof NutTransportError && e.syscallCode === 'ECONNREFUSED',
+      );
+    } finally {
+      await first.close();
+    }
+  });
+
   test('listens on IPv4 and IPv6 (127.0.0.1 and ::1 by default)', async () => {
     const server = new NutServer({ port: 0 });
     server.addUps('ups', { vars: { 'ups.status': 'OL' } });
