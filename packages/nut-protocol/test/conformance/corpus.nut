@@ -52,6 +52,12 @@ case GET VAR
 | get var UPS Ups.Status
 | GET var ups BATTERY.CHARGE
 
+# upsmon 2.8.3+ also asks for these every poll: a server must answer them cleanly.
+case variables newer upsmon polls for
+| GET VAR ups ups.mode.buzzwords
+| GET VAR ups experimental.ups.mode.buzzwords
+| GET VAR ups ups.alarm
+
 case GET argument counts
 | GET
 | GET VAR
