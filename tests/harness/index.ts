@@ -5,6 +5,7 @@ export {
   DEFAULT_NUT_USERS,
   NUT_LAB_TOOLS,
   NutLab,
+  type NutLabCertificate,
   type NutLabOptions,
   type NutUser,
   UpsmonHandle,

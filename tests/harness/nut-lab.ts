@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import {
+  appendFileSync,
   chmodSync,
   chownSync,
   existsSync,
@@ -67,6 +69,19 @@ export interface NutLabOptions {
   users?: NutUser[];
   /** Extra upsd.conf lines (MAXAGE, …). */
   upsdConf?: string[];
+  /**
+   * false: only the lab directory is prepared, no driver or upsd is started — for running real
+   * upsmon/upsc against another server (`startUpsmon({ monitor })`).
+   */
+  daemons?: boolean;
+}
+
+/** The certificate upsd serves after `enableTls()`. */
+export interface NutLabCertificate {
+  /** PEM, usable as a client's CA (self-signed, SAN ip:127.0.0.1 and dns:localhost). */
+  pem: string;
+  /** SHA-256 fingerprint as Node prints it ("AB:CD:…"). */
+  fingerprint256: string;
 }
 
 /**
@@ -96,6 +111,7 @@ export class NutLab {
     const lab = new NutLab(dir.path, port, { kind: 'dev', upsName: 'ups', ...options }, dir.remove);
     try {
       lab.writeConfig();
+      if (options.daemons === false) return lab;
       lab.startDriver();
       await sleep(300);
       await lab.startUpsd();
@@ -342,6 +358,40 @@ export class NutLab {
     });
     this.monitors.push(proc);
     return new UpsmonHandle(proc, dir, shutdownFile, notifyFile);
+  }
+
+  /**
+   * Gives upsd a certificate (NSS database, as Debian's NSS build of upsd needs: CERTPATH +
+   * CERTIDENT) and restarts it, so that STARTTLS is accepted. Needs certutil (libnss3-tools).
+   */
+  async enableTls(): Promise<NutLabCertificate> {
+    const db = join(this.dir, 'certdb');
+    const password = 'labpass123';
+    mkdirSync(db, { recursive: true });
+    writeFileSync(join(db, '.pw'), `${password}\n`);
+    writeFileSync(join(db, 'noise'), randomBytes(64));
+    const certutil = requireTool('certutil');
+    const run = (args: string[]) =>
+      execFileSync(certutil, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+    const dbArgs = ['-d', `sql:${db}`, '-f', join(db, '.pw')];
+    run(['-N', ...dbArgs]);
+    const subject = '-n upsd -s CN=127.0.0.1 -t CTu,CTu,CTu -k rsa -g 2048 -v 12';
+    const usage = '--keyUsage digitalSignature,keyEncipherment --extKeyUsage serverAuth';
+    const san = '--extSAN ip:127.0.0.1,dns:localhost';
+    run(['-S', '-x', ...dbArgs, '-z', join(db, 'noise'), ...`${subject} ${usage} ${san}`.split(' ')]);
+    const pem = run(['-L', '-d', `sql:${db}`, '-n', 'upsd', '-a']).toString();
+    if (process.getuid?.() === 0) {
+      const gid = Number(execFileSync('id', ['-g', 'nut']).toString().trim());
+      chownSync(db, 0, gid);
+      chmodSync(db, 0o750);
+      for (const f of readdirSync(db)) {
+        chownSync(join(db, f), 0, gid);
+        chmodSync(join(db, f), 0o640);
+      }
+    }
+    appendFileSync(join(this.etc, 'upsd.conf'), `CERTPATH ${db}\nCERTIDENT upsd ${password}\n`);
+    await this.restartUpsd();
+    return { pem, fingerprint256: new X509Certificate(pem).fingerprint256 };
   }
 
   logs(): string {

@@ -4,9 +4,10 @@ import { demoCommand } from './demo.ts';
 import { hidCommand } from './hid.ts';
 import { planCommand } from './plan.ts';
 import { serveCommand } from './serve.ts';
+import { upscCommand } from './upsc.ts';
 
 /** Every `blackstart` subcommand, in the order `blackstart help` lists them. */
-const commands: CliCommand[] = [serveCommand, demoCommand, planCommand, hidCommand];
+const commands: CliCommand[] = [serveCommand, demoCommand, planCommand, upscCommand, hidCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

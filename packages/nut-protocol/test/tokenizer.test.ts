@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import {
+  encodeLine,
+  encodeWord,
+  escapeValue,
+  MAX_WORD_LENGTH,
+  MAX_WORDS,
+  PconfTokenizer,
+  parseStatus,
+  STATUS_TOKENS,
+  tokenize,
+} from '../src/index.ts';
+
+/** Feeds bytes to the streaming (server-side) tokenizer; returns every completed line's words. */
+function streamLines(bytes: Uint8Array): Array<string[] | 'parse-error'> {
+  const tokenizer = new PconfTokenizer({ strict: true });
+  const lines: Array<string[] | 'parse-error'> = [];
+  for (const b of bytes) {
+    const r = tokenizer.push(b);
+    if (r === 1) lines.push(tokenizer.take());
+    if (r === -1) {
+      tokenizer.take();
+      lines.push('parse-error');
+    }
+  }
+  return lines;
+}
+
+const words = (line: string, strict = true) => tokenize(line, { strict }).words;
+
+describe('tokenizer (NUT parseconf rules)', () => {
+  test('splits on any whitespace and ends at a newline', () => {
+    assert.deepEqual(words('GET  VAR\tups\vups.status\f\r'), ['GET', 'VAR', 'ups', 'ups.status']);
+    assert.deepEqual(words('VER\nNETVER'), ['VER']);
+    assert.deepEqual(words(''), []);
+  });
+
+  test('quotes group words; backslash escapes inside and outside quotes', () => {
+    assert.deepEqual(words('VAR ups x "a b"'), ['VAR', 'ups', 'x', 'a b']);
+    assert.deepEqual(words('"a\\"b" "c\\\\d" e\\ f'), ['a"b', 'c\\d', 'e f']);
+    assert.deepEqual(words('"" x'), ['', 'x']);
+    assert.deepEqual(words('"abc"def'), ['abc', 'def']);
+    assert.deepEqual(words('ab"c'), ['ab"c']);
+  });
+
+  test('an unquoted = is a word of its own; # starts a comment', () => {
+    assert.deepEqual(words('a=b'), ['a', '=', 'b']);
+    assert.deepEqual(words('== x'), ['=', '=', 'x']);
+    assert.deepEqual(words('"a=b"'), ['a=b']);
+    assert.deepEqual(words('x #y z'), ['x']);
+    assert.deepEqual(words('x#y'), ['x']);
+    assert.deepEqual(words('a\\#b'), ['a#b']);
+  });
+
+  test('a # inside quotes is a parse error in strict mode and literal otherwise', () => {
+    assert.deepEqual(tokenize('GET DESC ups "a#b" c', { strict: true }), {
+      words: ['GET', 'DESC', 'ups', 'a'],
+      error: 'Unbalanced word due to unescaped # in quotes',
+    });
+    assert.deepEqual(tokenize('VAR ups x "a#b"', { strict: false }).words, ['VAR', 'ups', 'x', 'a#b']);
+  });
+
+  test('control characters are dropped (without ending the word); bytes above 0x7f only in strict mode', () => {
+    assert.deepEqual(words('\u0001VER'), ['VER']);
+    assert.deepEqual(words('\u0001 VER'), ['', 'VER']);
+    assert.deepEqual(words('V\u0080E\u0000R'), ['VER']);
+    assert.deepEqual(words('VER\u007f'), ['VER\u007f']);
+    assert.deepEqual(words('"a\tb"'), ['ab']);
+    assert.deepEqual(words('VAR ups x "Café"', false), ['VAR', 'ups', 'x', 'Café']);
+  });
+
+  test('backslash-newline and an open quote continue the line across newlines', () => {
+    assert.deepEqual(streamLines(Buffer.from('GET VAR ups \\\nups.status\n')), [
+      ['GET', 'VAR', 'ups', 'ups.status'],
+    ]);
+    assert.deepEqual(streamLines(Buffer.from('GET DESC ups "abc\nVER\n" x\n')), [
+      ['GET', 'DESC', 'ups', 'abcVER', 'x'],
+    ]);
+  });
+
+  test('words are cut at 512 characters and lines keep 32 words', () => {
+    const long = tokenize(`x ${'A'.repeat(600)}`).words;
+    assert.equal(long[1]?.length, MAX_WORD_LENGTH);
+    assert.equal(tokenize(Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ')).words.length, MAX_WORDS);
+  });
+
+  test('a parse error ends the line; the next line parses normally', () => {
+    // upsd drops the rest of its read after the error; the tokenizer itself resumes after the '#'.
+    assert.deepEqual(streamLines(Buffer.from('A "b#c\nVER\n')), ['parse-error', ['c'], ['VER']]);
+  });
+
+  test('encodeWord quotes and escapes only what needs it, and refuses control characters', () => {
+    assert.equal(encodeWord('ups.status'), 'ups.status');
+    assert.equal(encodeWord(''), '""');
+    assert.equal(encodeWord('a b'), '"a b"');
+    assert.equal(encodeWord('a=b'), '"a=b"');
+    assert.equal(encodeWord('say "hi" #1 \\o/'), '"say \\"hi\\" \\#1 \\\\o/"');
+    assert.equal(escapeValue('a"b\\c#d'), 'a\\"b\\\\c\\#d');
+    assert.throws(() => encodeWord('a\tb'), RangeError);
+    assert.equal(encodeLine(['SET', 'VAR', 'ups', 'x', 'a b']), 'SET VAR ups x "a b"\n');
+  });
+
+  // Property: what we encode, NUT's tokenizer reads back exactly (both modes, any printable text).
+  const asciiWord = fc.string({
+    unit: fc.integer({ min: 0x20, max: 0x7f }).map((c) => String.fromCharCode(c)),
+    maxLength: 40,
+  });
+  const anyWord = fc
+    .string({ unit: 'grapheme', maxLength: 40 })
+    .filter((s) => [...s].every((c) => (c.codePointAt(0) ?? 0) >= 0x20));
+
+  test('property: tokenize(encodeLine(words)) === words, strict mode, printable ASCII', () => {
+    let runs = 0;
+    fc.assert(
+      fc.property(fc.array(asciiWord, { minLength: 1, maxLength: MAX_WORDS }), (ws) => {
+        runs++;
+        assert.deepEqual(tokenize(encodeLine(ws), { strict: true }), { words: ws });
+        // The streaming tokenizer the server uses agrees with the line tokenizer.
+        assert.deepEqual(streamLines(Buffer.from(encodeLine(ws), 'latin1')), [ws]);
+      }),
+      { numRuns: 2000 },
+    );
+    assert.equal(runs, 2000);
+  });
+
+  test('property: tokenize(encodeLine(words)) === words, lenient mode, any Unicode text', () => {
+    fc.assert(
+      fc.property(fc.array(anyWord, { minLength: 1, maxLength: MAX_WORDS }), (ws) => {
+        assert.deepEqual(tokenize(encodeLine(ws), { strict: false }).words, ws);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('property: a value escaped the way upsd stores it reads back from a VAR line', () => {
+    fc.assert(
+      fc.property(asciiWord, (value) => {
+        assert.deepEqual(tokenize(`VAR ups x "${escapeValue(value)}"`).words, ['VAR', 'ups', 'x', value]);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  // Random bytes, and text made mostly of the characters the tokenizer treats specially.
+  const syntax = fc.constantFrom(...'"\\#= \t\r\n\u000b\u0000\u0001\u007f\u0080\u00ffaZ.'.split(''));
+  const bytesWithSyntax = fc.oneof(
+    fc.uint8Array({ maxLength: 2000, size: 'large' }),
+    fc.string({ unit: syntax, maxLength: 600, size: 'large' }).map((t) => Buffer.from(t, 'latin1')),
+  );
+
+  test('property: any bytes tokenize without throwing, within the word and length limits', () => {
+    fc.assert(
+      fc.property(bytesWithSyntax, (bytes) => {
+        for (const line of streamLines(bytes)) {
+          if (line === 'parse-error') continue;
+          assert.ok(line.length <= MAX_WORDS);
+          for (const w of line) {
+            assert.ok(w.length <= MAX_WORD_LENGTH);
+            assert.ok(/^[\u0020-\u007f]*$/.test(w), `strict words are printable ASCII: ${JSON.stringify(w)}`);
+          }
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe('parseStatus', () => {
+  test('knows every documented token and keeps unknown ones in order', () => {
+    const all = Object.keys(STATUS_TOKENS).join(' ');
+    const status = parseStatus(`${all} VENDOR1 OL vendor2`);
+    assert.deepEqual([...status.known].sort(), Object.keys(STATUS_TOKENS).sort());
+    assert.deepEqual(status.unknown, ['VENDOR1', 'vendor2']);
+    assert.equal(status.tokens.length, Object.keys(STATUS_TOKENS).length + 2, 'duplicates collapse');
+  });
+
+  test('derives the states upsmon acts on', () => {
+    const ob = parseStatus('OB DISCHRG');
+    assert.equal(ob.onBattery, true);
+    assert.equal(ob.onLine, false);
+    assert.equal(ob.critical, false);
+    const oblb = parseStatus('OB DISCHRG LB');
+    assert.equal(oblb.lowBattery, true);
+    assert.equal(oblb.critical, true);
+    assert.equal(parseStatus('OB LB CAL').critical, false, 'calibration on battery is not critical');
+    const fsd = parseStatus('FSD OL');
+    assert.equal(fsd.forcedShutdown, true);
+    assert.equal(fsd.critical, true);
+    assert.equal(fsd.has('OL'), true);
+  });
+
+  test('tolerates odd whitespace and empty input', () => {
+    assert.deepEqual(parseStatus('  OL \t CHRG  ').tokens, ['OL', 'CHRG']);
+    const empty = parseStatus('');
+    assert.deepEqual(empty.tokens, []);
+    assert.equal(empty.onLine || empty.onBattery, false);
+  });
+});
