@@ -33,6 +33,33 @@ export const ConfigSchema = Type.Object(
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 7393 }),
         /** The URL agents and browsers use to reach this controller (printed in install commands). */
         publicUrl: Type.Optional(Type.String()),
+        /**
+         * HTTPS: `self-signed` (a certificate created at first start in dataDir, pinned by agents),
+         * `files` (cert + key paths), or `off`. Default: off on a loopback address, self-signed otherwise.
+         */
+        tls: Type.Optional(
+          Type.Object(
+            {
+              mode: Type.Union([Type.Literal('self-signed'), Type.Literal('files'), Type.Literal('off')]),
+              cert: Type.Optional(Type.String()),
+              key: Type.Optional(Type.String()),
+            },
+            { additionalProperties: false },
+          ),
+        ),
+        /** Plain HTTP on a non-loopback address is allowed only behind a TLS-terminating proxy. */
+        behindProxy: Type.Boolean({ default: false }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    auth: Type.Object(
+      {
+        /** The admin password (BLACKSTART_ADMIN_PASSWORD[_FILE]); when absent one is generated at first start and printed once. */
+        adminPassword: Type.Optional(Type.String({ minLength: 8 })),
+        /** A password for the read-only `viewer` login (BLACKSTART_VIEWER_PASSWORD[_FILE]); no viewer login without it. */
+        viewerPassword: Type.Optional(Type.String({ minLength: 8 })),
+        /** Hours a login session lasts. */
+        sessionHours: Type.Number({ minimum: 0.1, maximum: 24 * 30, default: 12 }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -75,7 +102,8 @@ export class ConfigError extends Error {
  * Validates a configuration object: schema errors name the field (`/sources/0/interval: …`),
  * then the plan's own checks (cycles, unknown references) and cross-field rules.
  * Environment variables override the file: DATABASE_URL, REDIS_URL, BLACKSTART_DATA_DIR,
- * BLACKSTART_HOST, BLACKSTART_PORT.
+ * BLACKSTART_HOST, BLACKSTART_PORT, BLACKSTART_ADMIN_PASSWORD and BLACKSTART_VIEWER_PASSWORD (each
+ * secret also as `<NAME>_FILE`, naming a file that holds it).
  */
 export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = process.env, file?: string): Config {
   const raw = (typeof input === 'object' && input !== null ? structuredClone(input) : input) as Record<
@@ -103,6 +131,17 @@ export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = process.env
     );
   const sourceIds = new Set(config.sources.map((s) => s.id));
   const errors: PlanError[] = [];
+  const tls = config.server.tls;
+  if (tls?.mode === 'files') {
+    if (!tls.cert) errors.push({ path: '/server/tls/cert', message: "required when mode is 'files'" });
+    if (!tls.key) errors.push({ path: '/server/tls/key', message: "required when mode is 'files'" });
+  }
+  if (tls?.mode === 'off' && !isLoopback(config.server.host) && !config.server.behindProxy) {
+    errors.push({
+      path: '/server/tls/mode',
+      message: `plain HTTP on ${config.server.host} is allowed only behind a TLS-terminating proxy (set server.behindProxy: true)`,
+    });
+  }
   plan.plan.ups.forEach((u, i) => {
     if (!sourceIds.has(u.id))
       errors.push({ path: `/plan/ups/${i}/id`, message: `no source with id '${u.id}' in /sources` });
@@ -117,6 +156,30 @@ function defaultSource(source: unknown): unknown {
   const type = (source as { type?: unknown } | null)?.type;
   const variant = typeof type === 'string' ? sourceVariants[type] : undefined;
   return variant ? Value.Default(variant, source) : source;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+/** The effective TLS mode: the configured one, or off on loopback and self-signed elsewhere. */
+export function tlsMode(config: Config): 'self-signed' | 'files' | 'off' {
+  return config.server.tls?.mode ?? (isLoopback(config.server.host) ? 'off' : 'self-signed');
+}
+
+/** `NAME` or, when set, the contents of the file named by `NAME_FILE` (for secrets). */
+export function secretFromEnv(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const file = env[`${name}_FILE`];
+  if (file) {
+    try {
+      return readFileSync(file, 'utf8').trim();
+    } catch (error) {
+      throw new ConfigError([
+        { path: '/', message: `${name}_FILE: cannot read ${file}: ${(error as Error).message}` },
+      ]);
+    }
+  }
+  return env[name];
 }
 
 function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
@@ -135,6 +198,10 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
     // A non-number stays a string so the error says what was given.
     section('server').port = Number.isInteger(port) ? port : env.BLACKSTART_PORT;
   }
+  const admin = secretFromEnv(env, 'BLACKSTART_ADMIN_PASSWORD');
+  if (admin) section('auth').adminPassword = admin;
+  const viewer = secretFromEnv(env, 'BLACKSTART_VIEWER_PASSWORD');
+  if (viewer) section('auth').viewerPassword = viewer;
 }
 
 export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Config {

@@ -1,8 +1,8 @@
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
-import type { Config } from './config.ts';
-import { AgentStore, type OpenDatabase, openDatabase, TimelineStore } from './db/index.ts';
+import { type Config, tlsMode } from './config.ts';
+import { AgentStore, ApiTokenStore, type OpenDatabase, openDatabase, TimelineStore } from './db/index.ts';
 import { AgentHub } from './hub/agent-hub.ts';
 import { type ControllerIdentity, loadOrCreateIdentity } from './identity.ts';
 import { createJobQueue, type JobQueue } from './jobs/queue.ts';
@@ -10,6 +10,8 @@ import type { Logger } from './logger.ts';
 import { JournalFlusher } from './runtime/flusher.ts';
 import { Cursor, Journal } from './runtime/journal.ts';
 import { Runtime } from './runtime/runtime.ts';
+import { Auth } from './security/auth.ts';
+import { loadOrCreateCertificate, readCertificateFiles, type TlsMaterial } from './security/tls.ts';
 import { SimulatorSource } from './sources/simulator.ts';
 import type { PowerSource } from './sources/source.ts';
 
@@ -25,6 +27,9 @@ export interface Controller {
   queue: JobQueue;
   database: OpenDatabase;
   sources: Map<string, PowerSource>;
+  auth: Auth;
+  /** The HTTPS certificate, unless TLS is off. */
+  tls: TlsMaterial | undefined;
   /** The URL the controller listens on, once `listen` resolved. */
   url: string;
   close(): Promise<void>;
@@ -46,6 +51,25 @@ export async function startController(
   );
   const timeline = new TimelineStore(database.db);
   const agents = new AgentStore(database.db);
+  const auth = await Auth.create({
+    dataDir,
+    identity,
+    store: new ApiTokenStore(database.db),
+    adminPassword: config.auth.adminPassword,
+    viewerPassword: config.auth.viewerPassword,
+    sessionHours: config.auth.sessionHours,
+  });
+  const mode = tlsMode(config);
+  const names = [
+    config.server.host,
+    ...(config.server.publicUrl ? [new URL(config.server.publicUrl).hostname] : []),
+  ].filter((n) => n !== '0.0.0.0' && n !== '::');
+  const tls =
+    mode === 'self-signed'
+      ? await loadOrCreateCertificate(dataDir, names)
+      : mode === 'files'
+        ? readCertificateFiles(config.server.tls!.cert!, config.server.tls!.key!)
+        : undefined;
   const queue = createJobQueue(config.redis.url, log);
   queue.register('agent-seen', async (data) => {
     const { host, at } = data as { host: string; at: number };
@@ -98,6 +122,8 @@ export async function startController(
     timeline,
     agents,
     hub,
+    auth,
+    tls,
     databaseKind: database.kind,
     queueKind: queue.kind,
     currentOutage: () => runtime.engineState.outage?.id ?? null,
@@ -112,7 +138,10 @@ export async function startController(
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.server.port;
     const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
-    url = config.server.publicUrl ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+    const scheme = tls ? 'https' : 'http';
+    url =
+      config.server.publicUrl ??
+      `${scheme}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
   }
 
   let closing: Promise<void> | undefined;
@@ -128,6 +157,8 @@ export async function startController(
     queue,
     database,
     sources,
+    auth,
+    tls,
     url,
     close: () =>
       (closing ??= (async () => {

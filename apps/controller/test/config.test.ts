@@ -41,7 +41,8 @@ describe('controller configuration', () => {
     assert.deepEqual(errorsOf({ ...valid, surprise: true }), [
       {
         path: '/surprise',
-        message: "unknown property 'surprise' (allowed: server, dataDir, database, redis, sources, plan)",
+        message:
+          "unknown property 'surprise' (allowed: server, auth, dataDir, database, redis, sources, plan)",
       },
     ]);
     assert.deepEqual(errorsOf({ ...valid, sources: [{ id: 'ups', type: 'toaster' }] }), [

@@ -138,6 +138,8 @@ Then it stays up and prints the URL to look at; --once prints the timeline and e
     out(
       `  data directory ${dataDir} (database: ${controller.database.kind}, jobs: ${controller.queue.kind})`,
     );
+    if (controller.auth.generatedAdminPassword)
+      out(`  log in as admin with password ${controller.auth.generatedAdminPassword}`);
 
     const agents = await startDemoAgents(controller, dataDir);
     const stopAll = async () => {
@@ -173,7 +175,12 @@ Then it stays up and prints the URL to look at; --once prints the timeline and e
       controller.runtime.off('action', onAction);
       await controller.flusher.whenFlushed();
 
-      const response = await fetch(`${controller.url}/api/v1/outages/${encodeURIComponent(outage)}/timeline`);
+      // The timeline is read through the API, as any client would, with a read-only token.
+      const { token } = await controller.auth.createToken('demo', 'viewer', Date.now());
+      const response = await fetch(
+        `${controller.url}/api/v1/outages/${encodeURIComponent(outage)}/timeline`,
+        { headers: { authorization: `Bearer ${token}` } },
+      );
       if (!response.ok) throw new Error(`timeline request failed: ${response.status}`);
       const timeline = (await response.json()) as OutageTimeline;
       out(formatTimeline(timeline));
@@ -181,6 +188,9 @@ Then it stays up and prints the URL to look at; --once prints the timeline and e
       out(`Timeline as JSON: ${controller.url}/api/v1/outages/${outage}/timeline`);
       out(`All outages:      ${controller.url}/api/v1/outages`);
       out(`Health:           ${controller.url}/api/v1/health`);
+      out(
+        '(the API wants a login: POST /api/v1/auth/login with {"username":"admin","password":"…"}, then the cookie or "Authorization: Bearer <token>")',
+      );
       if (values.once) {
         await stopAll();
         return 0;

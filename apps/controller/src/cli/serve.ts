@@ -39,9 +39,16 @@ See docs/configuration.md.`,
         controller: controller.identity.id,
         database: controller.database.kind,
         queue: controller.queue.kind,
+        tlsFingerprint: controller.tls?.fingerprint,
       },
       'controller running',
     );
+    if (controller.auth.generatedAdminPassword) {
+      // Shown once: only its hash is kept. Set auth.adminPassword (or BLACKSTART_ADMIN_PASSWORD) to choose one.
+      process.stderr.write(
+        `\nGenerated admin password (shown only this once): ${controller.auth.generatedAdminPassword}\n\n`,
+      );
+    }
     closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
       if (err) log.error({ err }, 'shutting down after an error');
       else log.info({ signal }, 'shutting down');

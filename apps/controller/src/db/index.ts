@@ -7,3 +7,4 @@ export {
   type TimelineEntry,
   TimelineStore,
 } from './timeline.ts';
+export { type ApiToken, ApiTokenStore, hashApiToken, type Role } from './tokens.ts';

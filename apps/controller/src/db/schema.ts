@@ -72,3 +72,13 @@ export const enrollmentTokens = pgTable('enrollment_tokens', {
   usedAt: at('used_at'),
   usedBy: text('used_by'),
 });
+
+/** Long-lived API tokens for scripts and integrations. Only the SHA-256 of a token is stored. */
+export const apiTokens = pgTable('api_tokens', {
+  hash: text('hash').primaryKey(),
+  name: text('name').notNull(),
+  /** admin | viewer */
+  role: text('role').notNull(),
+  createdAt: at('created_at').notNull(),
+  revokedAt: at('revoked_at'),
+});

@@ -73,3 +73,45 @@ export const EnrollResponse = Type.Object({
   /** The controller's command-signing key; the agent checks it against the thumbprint it was given at install. */
   controllerKey: Type.Object({ kty: Type.String(), crv: Type.String(), x: Type.String() }),
 });
+
+export const RoleSchema = Type.Union([Type.Literal('admin'), Type.Literal('viewer')]);
+
+export const LoginRequest = Type.Object(
+  {
+    username: Type.String({ minLength: 1, maxLength: 64 }),
+    password: Type.String({ minLength: 1, maxLength: 1024 }),
+  },
+  { additionalProperties: false },
+);
+export const LoginResponse = Type.Object({
+  token: Type.String(),
+  role: RoleSchema,
+  expiresAt: Type.String(),
+});
+export const MeResponse = Type.Object({ name: Type.String(), role: RoleSchema, via: Type.String() });
+
+export const ApiTokenInfo = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  role: RoleSchema,
+  createdAt: Type.String(),
+});
+export const CreateApiTokenRequest = Type.Object(
+  { name: Type.String({ minLength: 1, maxLength: 64 }), role: RoleSchema },
+  { additionalProperties: false },
+);
+export const CreateApiTokenResponse = Type.Object({ ...ApiTokenInfo.properties, token: Type.String() });
+
+export const CreateEnrollmentTokenRequest = Type.Object(
+  {
+    host: Type.Optional(HostId),
+    /** Seconds the token stays valid (default one hour, at most a week). */
+    ttlSeconds: Type.Integer({ minimum: 60, maximum: 7 * 24 * 3600, default: 3600 }),
+  },
+  { additionalProperties: false },
+);
+export const CreateEnrollmentTokenResponse = Type.Object({
+  token: Type.String(),
+  host: Type.Union([Type.String(), Type.Null()]),
+  expiresAt: Type.String(),
+});
