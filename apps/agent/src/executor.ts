@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { runHook } from './hooks.ts';
 import type { PowerAction } from './power.ts';
 import type { AgentState } from './state.ts';
+import { sendMagicPacket } from './wol.ts';
 
 interface Running {
   command: Command;
@@ -63,6 +64,7 @@ export class CommandExecutor {
     }
     state.markSeen(command.id, command.expiresAt);
     if (command.action === 'cancel') return this.cancel(command);
+    if (command.action === 'wake') return this.wake(command);
     const run: Running = { command, last: this.ack(command.id, 'received'), cancelled: false };
     this.running.set(command.id, run);
     this.report(run, 'received');
@@ -71,6 +73,32 @@ export class CommandExecutor {
       'shutdown command received',
     );
     await this.execute(run);
+  }
+
+  /** Relays Wake-on-LAN for hosts on this agent's segment; one acknowledgement when all are sent. */
+  private async wake(command: Extract<Command, { action: 'wake' }>): Promise<void> {
+    const run: Running = { command, last: this.ack(command.id, 'received'), cancelled: false };
+    this.running.set(command.id, run);
+    this.report(run, 'received');
+    const results = await Promise.all(
+      command.targets.map(async (t) => {
+        try {
+          await sendMagicPacket(t.mac, {
+            ...(t.broadcast !== undefined && { broadcast: t.broadcast }),
+            ...(t.port !== undefined && { port: t.port }),
+          });
+          return `${t.host}: sent to ${t.mac}`;
+        } catch (error) {
+          return `${t.host}: FAILED (${(error as Error).message})`;
+        }
+      }),
+    );
+    this.report(
+      run,
+      results.some((r) => r.includes('FAILED')) ? 'failed' : 'done',
+      undefined,
+      results.join('\n'),
+    );
   }
 
   private cancel(command: Extract<Command, { action: 'cancel' }>): void {

@@ -88,13 +88,12 @@ export async function startController(
   const hub = new AgentHub(
     identity,
     {
-      ack: (host, ack) =>
-        runtime?.hostProgress(
-          host,
-          ack.commandId,
-          ack.step,
-          [ack.hook, ack.detail].filter(Boolean).join(': ') || undefined,
-        ),
+      ack: (host, ack) => {
+        const detail = [ack.hook, ack.detail].filter(Boolean).join(': ') || undefined;
+        // `done` ends a command that powers nothing off (a Wake-on-LAN relay): a note, not a host step.
+        if (ack.step === 'done') runtime?.note(`relay finished: ${detail ?? ''}`, { host });
+        else runtime?.hostProgress(host, ack.commandId, ack.step, detail);
+      },
       connected: (host, info) => {
         log.info({ host, ...info }, 'agent connected');
         void queue.add('agent-seen', { host, at: Date.now() }, { attempts: 3, backoffMs: 2000 });

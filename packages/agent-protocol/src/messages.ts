@@ -15,6 +15,8 @@ export const AckStepSchema = Type.Union([
   Type.Literal('hook-started'),
   Type.Literal('hook-finished'),
   Type.Literal('powering-off'),
+  /** A command that does not end in a power-off (wake relay) finished. */
+  Type.Literal('done'),
   Type.Literal('failed'),
   Type.Literal('cancelled'),
 ]);

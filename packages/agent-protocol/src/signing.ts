@@ -77,6 +77,27 @@ export const CommandBodySchema = Type.Union([
     },
     { additionalProperties: false },
   ),
+  /** Send Wake-on-LAN magic packets on this agent's network segment, for hosts the controller cannot reach by broadcast. */
+  Type.Object(
+    {
+      action: Type.Literal('wake'),
+      outage: Type.String({ maxLength: 128 }),
+      targets: Type.Array(
+        Type.Object(
+          {
+            host: Type.String({ maxLength: 128 }),
+            mac: Type.String({ pattern: '^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$' }),
+            /** Broadcast address to send to (default 255.255.255.255). */
+            broadcast: Type.Optional(Type.String({ maxLength: 64 })),
+            port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+          },
+          { additionalProperties: false },
+        ),
+        { minItems: 1, maxItems: 256 },
+      ),
+    },
+    { additionalProperties: false },
+  ),
   Type.Object(
     {
       action: Type.Literal('cancel'),
