@@ -310,15 +310,17 @@ export class EngineDriver {
     this.apply({ type: 'host-healthy', host });
   }
 
-  /** Waits until the engine emitted an action of `type` (for `host`, if given). */
-  async until(type: EngineAction['type'], host?: string, timeoutMs = 10_000): Promise<void> {
-    await waitFor(
-      () => this.actions.some((a) => a.type === type && (!host || ('host' in a && a.host === host))),
-      {
-        timeoutMs,
-        what: `engine action ${type}${host ? ` for ${host}` : ''}`,
-      },
-    );
+  /** Waits until the engine emitted `times` actions of `type` (for `host`, if given). */
+  async until(
+    type: EngineAction['type'],
+    { host, times = 1 }: { host?: string; times?: number } = {},
+  ): Promise<void> {
+    const count = () =>
+      this.actions.filter((a) => a.type === type && (!host || ('host' in a && a.host === host))).length;
+    await waitFor(() => count() >= times, {
+      timeoutMs: 10_000,
+      what: `engine action ${type}${host ? ` for ${host}` : ''} ×${times} (have ${count()})`,
+    });
   }
 
   stop(): void {

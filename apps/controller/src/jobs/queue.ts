@@ -156,6 +156,11 @@ export class BullQueue implements JobQueue {
     });
   }
 
+  /** Whether jobs go to Redis right now (else they run in-process). */
+  get connected(): boolean {
+    return this.producer.status === 'ready';
+  }
+
   register(name: string, handler: JobHandler): void {
     this.handlers.set(name, handler);
     this.fallback.register(name, handler);
@@ -164,7 +169,7 @@ export class BullQueue implements JobQueue {
   async add(name: string, data: unknown, options: JobOptions = {}): Promise<void> {
     // Not connected: run in-process now rather than wait for Redis (which may be on a host that is
     // already shutting down). Nothing was sent to Redis, so the job cannot run twice.
-    if (this.producer.status !== 'ready') {
+    if (!this.connected) {
       this.log.warn(
         { job: name, redis: this.producer.status },
         'Redis unavailable; running the job in-process',

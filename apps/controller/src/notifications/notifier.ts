@@ -139,7 +139,10 @@ export class Notifier extends EventEmitter<NotifierEvents> {
   private readonly readings = new Map<string, UpsReading>();
   private readonly power = new Map<string, 'battery' | 'mains' | 'unknown'>();
   private needs = new Map<string, { seconds: number; hosts: string[] }>();
-  private readonly inflight = new Map<string, Promise<void>>();
+  /** Runs of each delivery queued or under way (the sweeper leaves those alone). */
+  private readonly inflight = new Map<string, number>();
+  /** Per channel: the tail of its chain of deliveries. */
+  private readonly lanes = new Map<string, Promise<void>>();
   private batch: Array<{ action: EngineAction; at: number }> = [];
   private timer: NodeJS.Timeout | undefined;
   private sweeper: NodeJS.Timeout | undefined;
@@ -757,9 +760,34 @@ export class Notifier extends EventEmitter<NotifierEvents> {
       this.options.log.warn('malformed notification job dropped');
       return;
     }
-    // Another run of the same delivery (a job lost with Redis and found again) waits for it.
-    for (let running = this.inflight.get(job.delivery); running; running = this.inflight.get(job.delivery))
-      await running;
+    // One message at a time per channel, in the order they were queued: a phone never shows
+    // "shutdown started" before "on battery", and a service's rate limit is not hammered. Two runs
+    // of one delivery (a job lost with Redis, and found again) share its channel's lane, too.
+    this.inflight.set(job.delivery, (this.inflight.get(job.delivery) ?? 0) + 1);
+    try {
+      await this.inLane(job.channel, () => this.attempt(job));
+    } finally {
+      const left = (this.inflight.get(job.delivery) ?? 1) - 1;
+      if (left > 0) this.inflight.set(job.delivery, left);
+      else this.inflight.delete(job.delivery);
+    }
+  }
+
+  private async inLane(lane: string, run: () => Promise<void>): Promise<void> {
+    const previous = this.lanes.get(lane) ?? Promise.resolve();
+    let release!: () => void;
+    const tail = previous.then(() => new Promise<void>((resolve) => (release = resolve)));
+    this.lanes.set(lane, tail);
+    await previous;
+    try {
+      await run();
+    } finally {
+      release();
+      if (this.lanes.get(lane) === tail) this.lanes.delete(lane);
+    }
+  }
+
+  private async attempt(job: DeliveryJob): Promise<void> {
     const { state } = this;
     if (job.delivery in state.done) return;
     let entry = state.outbox[job.delivery];
@@ -781,16 +809,8 @@ export class Notifier extends EventEmitter<NotifierEvents> {
     }
     entry.attempts += 1;
     entry.dueAt = this.now();
-    const attempt = channel.send(entry.notification);
-    this.inflight.set(
-      entry.id,
-      attempt.then(
-        () => {},
-        () => {},
-      ),
-    );
     try {
-      await attempt;
+      await channel.send(entry.notification);
       this.finish(entry);
     } catch (error) {
       const message =
@@ -808,8 +828,6 @@ export class Notifier extends EventEmitter<NotifierEvents> {
         'notification failed; will retry',
       );
       throw error;
-    } finally {
-      this.inflight.delete(entry.id);
     }
   }
 
