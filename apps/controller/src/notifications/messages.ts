@@ -164,11 +164,15 @@ export function outageSummary(track: OutageTrack, outcome: OutageOutcome, endedA
     `On battery ${formatTime(track.startedAt)}, for ${formatDuration(onBatteryFor)}${track.mainsReturnedAt ? '' : ' (mains not confirmed back)'}.`,
     `UPS: ${formatList(track.sources)}${track.lowestCharge !== undefined ? `; lowest charge ${Math.round(track.lowestCharge)} %` : ''}.`,
   ];
-  if (track.triggered.length > 0) lines.push(`Shut down: ${formatList(track.triggered, 50)}.`);
+  const shutDown = track.triggered.filter((h) => !track.cancelled.includes(h));
+  if (shutDown.length > 0) lines.push(`Shut down: ${formatList(shutDown, 50)}.`);
+  if (track.cancelled.length > 0)
+    lines.push(`Shutdown called off (mains back in time): ${formatList(track.cancelled, 50)}.`);
   if (track.noAck.length > 0) lines.push(`Did not acknowledge: ${formatList(track.noAck, 50)}.`);
   if (track.upsOff.length > 0) lines.push(`UPS output switched off: ${formatList(track.upsOff)}.`);
   if (track.up.length > 0) lines.push(`Back up: ${formatList(track.up, 50)}.`);
   if (track.wakeFailed.length > 0) lines.push(`Did not come back: ${formatList(track.wakeFailed, 50)}.`);
+  if (track.skipped.length > 0) lines.push(`Left off: ${formatList(track.skipped, 50)}.`);
   if (track.failedDeliveries > 0)
     lines.push(`${track.failedDeliveries} notification(s) could not be delivered during this outage.`);
   const severity =
@@ -182,14 +186,14 @@ export function outageSummary(track: OutageTrack, outcome: OutageOutcome, endedA
     title: `Outage over: ${OUTCOME_TITLE[outcome]}`,
     text: lines.join('\n'),
     ups: track.sources,
-    hosts: track.triggered,
+    hosts: shutDown,
     facts: [
       { label: 'Outcome', value: outcome },
       { label: 'On battery', value: formatDuration(onBatteryFor) },
       ...(track.lowestCharge !== undefined
         ? [{ label: 'Lowest charge', value: `${Math.round(track.lowestCharge)} %` }]
         : []),
-      { label: 'Hosts shut down', value: String(track.triggered.length) },
+      { label: 'Hosts shut down', value: String(shutDown.length) },
       ...(track.up.length + track.wakeFailed.length > 0
         ? [
             {

@@ -362,6 +362,12 @@ export class Notifier extends EventEmitter<NotifierEvents> {
           addOnce(this.track(a.outage, at).wakeFailed, a.host);
           hostItem('host-wake-failed', a.outage, at, { host: a.host, detail: String(a.attempts) });
           break;
+        case 'host-cancelled':
+          addOnce(this.track(a.outage, at).cancelled, a.host);
+          break;
+        case 'host-restore-skipped':
+          addOnce(this.track(a.outage, at).skipped, a.host);
+          break;
         case 'outage-ended':
           this.track(a.outage, at);
           pending.set(`ended|${a.outage}`, { kind: 'ended', outage: a.outage, at, outcome: a.outcome });
@@ -475,6 +481,8 @@ export class Notifier extends EventEmitter<NotifierEvents> {
       upsOff: [],
       up: [],
       wakeFailed: [],
+      cancelled: [],
+      skipped: [],
       failedDeliveries: 0,
     };
   }
@@ -536,7 +544,9 @@ export class Notifier extends EventEmitter<NotifierEvents> {
   }
 
   private expectedDown(host: string): boolean {
-    return Object.values(this.state.outages).some((t) => t.triggered.includes(host) && !t.up.includes(host));
+    return Object.values(this.state.outages).some(
+      (t) => t.triggered.includes(host) && !t.up.includes(host) && !t.cancelled.includes(host),
+    );
   }
 
   // ---- conditions -----------------------------------------------------------------------------

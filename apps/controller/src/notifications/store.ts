@@ -75,6 +75,10 @@ export interface OutageTrack {
   upsOff: string[];
   up: string[];
   wakeFailed: string[];
+  /** Shutdowns called off because mains returned in time. */
+  cancelled: string[];
+  /** Hosts the restore left off (their dependencies did not come back). */
+  skipped: string[];
   lowestCharge?: number;
   failedDeliveries: number;
 }
@@ -146,6 +150,8 @@ export class NotifierStore {
         state.outages,
       ];
       if (!records.every(isRecord) || !Array.isArray(state.failures)) throw new Error('unexpected shape');
+      for (const track of Object.values(state.outages))
+        for (const list of TRACK_LISTS) if (!Array.isArray(track[list])) track[list] = [];
       this.state = state;
     } catch (error) {
       const aside = `${this.file}.damaged-${Date.now()}`;
@@ -193,6 +199,18 @@ export class NotifierStore {
     if (s.failures.length > MAX_FAILURES) s.failures = s.failures.slice(-MAX_FAILURES);
   }
 }
+
+const TRACK_LISTS = [
+  'sources',
+  'triggered',
+  'down',
+  'noAck',
+  'upsOff',
+  'up',
+  'wakeFailed',
+  'cancelled',
+  'skipped',
+] as const;
 
 const isRecord = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
 
