@@ -75,8 +75,8 @@ function startNotifier(
   notifier.on('suppressed', (s) => suppressed.push(s));
   notifier.start();
   const close = async () => {
-    await notifier.close();
     await queue.close();
+    await notifier.close();
   };
   cleanups.push(close);
   return { notifier, queue, delivered, failed, suppressed, close };

@@ -152,8 +152,8 @@ describe('Redis stopped mid-outage', needs('redis-server'), () => {
       act({ type: 'mains-returned', outage });
       await receiver.waitForAccepted(5, '/ops', 15_000);
     } finally {
-      await notifier.close();
       await queue.close();
+      await notifier.close();
       await receiver.close();
     }
 

@@ -189,8 +189,8 @@ export class Notifier extends EventEmitter<NotifierEvents> {
     if (this.sweeper) clearInterval(this.sweeper);
     this.timer = this.sweeper = undefined;
     this.flushActions();
-    this.store.flush();
     for (const channel of this.channelMap.values()) channel.close();
+    await this.store.flush();
   }
 
   /** The plan (and learned durations) that `runtime-short` compares UPS runtimes against. */

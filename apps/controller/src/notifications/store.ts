@@ -1,4 +1,5 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readFileSync, renameSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import type { Logger } from '../logger.ts';
 import type { ChannelType, NotificationKind } from './config.ts';
 import type { Notification } from './notification.ts';
@@ -114,13 +115,15 @@ export function emptyState(): NotifierState {
 }
 
 /**
- * The notifier's memory: a small JSON file rewritten atomically (temp file, fsync, rename) at most
- * once per event-loop turn, so de-duplication and pending deliveries survive a restart. Without a
- * file it lives in memory only. A damaged file is set aside and replaced, never fatal.
+ * The notifier's memory: a small JSON file rewritten atomically (temp file, fsync, rename) in the
+ * background, coalescing changes, so de-duplication and pending deliveries survive a restart without
+ * the outage path ever waiting on a disk. Without a file it lives in memory only. A damaged file is
+ * set aside and replaced, never fatal.
  */
 export class NotifierStore {
   state: NotifierState = emptyState();
-  private pending: NodeJS.Immediate | undefined;
+  private dirty = false;
+  private writing: Promise<void> | undefined;
 
   constructor(
     private readonly file: string | undefined,
@@ -165,31 +168,42 @@ export class NotifierStore {
     }
   }
 
-  /** Writes at the end of this event-loop turn (several changes, one write). */
+  /**
+   * Writes the state soon, off the event loop: changes made in the same turn, or while a write is
+   * under way, go out together in the next write.
+   */
   save(): void {
-    if (!this.file || this.pending) return;
-    this.pending = setImmediate(() => this.flush());
+    if (!this.file) return;
+    this.dirty = true;
+    this.writing ??= this.writeLoop();
   }
 
-  flush(): void {
-    if (this.pending) clearImmediate(this.pending);
-    this.pending = undefined;
-    if (!this.file) return;
-    this.prune();
-    const tmp = `${this.file}.tmp`;
-    try {
-      const fd = openSync(tmp, 'w', 0o600);
+  /** Resolves once every change so far is on disk. */
+  async flush(): Promise<void> {
+    while (this.writing) await this.writing;
+  }
+
+  private async writeLoop(): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve));
+    while (this.dirty && this.file) {
+      this.dirty = false;
+      this.prune();
+      const tmp = `${this.file}.tmp`;
       try {
-        writeSync(fd, JSON.stringify(this.state));
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
+        const handle = await open(tmp, 'w', 0o600);
+        try {
+          await handle.writeFile(JSON.stringify(this.state));
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        await rename(tmp, this.file);
+      } catch (error) {
+        // Losing this write costs at most a repeated message after a restart: never fail delivery for it.
+        this.log.warn({ err: error, file: this.file }, 'cannot write the notification state');
       }
-      renameSync(tmp, this.file);
-    } catch (error) {
-      // Losing this write costs at most a repeated message after a restart: never fail delivery for it.
-      this.log.warn({ err: error, file: this.file }, 'cannot write the notification state');
     }
+    this.writing = undefined;
   }
 
   private prune(): void {
