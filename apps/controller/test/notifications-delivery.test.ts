@@ -470,6 +470,11 @@ describe('conditions', () => {
     const lost = payloads(http, '/').find((p) => p.event === 'ups-comm-lost')!;
     assert.match(lost.text, /connection refused/);
 
+    // A short runtime seen on battery, mains back (recharging) within the quiet period: dropped.
+    reading('ups', 'OB DISCHRG', { charge: 90, runtime: 120 });
+    reading('ups', 'OL CHRG', { charge: 89, runtime: 120 });
+    assert.deepEqual([suppressed.at(-1)?.kind, suppressed.at(-1)?.subject], ['runtime-short', 'ups']);
+
     // The plan needs web then nas shut down (100 s each by their timeouts): a full battery at
     // this load lasting 150 s is not enough.
     reading('ups', 'OL', { charge: 100, runtime: 150, load: 80 });

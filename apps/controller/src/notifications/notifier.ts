@@ -563,7 +563,12 @@ export class Notifier extends EventEmitter<NotifierEvents> {
       power === 'battery'
         ? !outage || outage.triggered.length === 0
         : power === 'mains' && !reading.status.includes('CHRG') && (charge === undefined || charge >= 95);
-    if (!evaluate) return;
+    if (!evaluate) {
+      // Mains came back (the battery now recharging) before a short runtime seen on battery was notified.
+      if (power === 'mains' && this.state.conditions[`runtime-short|${source}`]?.phase === 'held')
+        this.clear('runtime-short', source, at);
+      return;
+    }
     if (runtime >= need.seconds) {
       this.clear('runtime-short', source, at);
       return;
