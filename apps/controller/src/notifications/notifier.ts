@@ -231,8 +231,12 @@ export class Notifier extends EventEmitter<NotifierEvents> {
     this.power.set(source, power);
     this.clear('ups-comm-lost', source, at);
     for (const track of this.tracksOf(source)) {
-      if (typeof reading.charge === 'number' && Number.isFinite(reading.charge))
-        track.lowestCharge = Math.min(track.lowestCharge ?? reading.charge, reading.charge);
+      const charge = reading.charge;
+      const known = typeof charge === 'number' && Number.isFinite(charge);
+      if (known && (track.lowestCharge === undefined || charge < track.lowestCharge)) {
+        track.lowestCharge = charge;
+        this.store.save();
+      }
       // Power failed again after the quiet period let the outage go silent: hold a new notice.
       if (power === 'battery' && track.notice === 'silent') this.hold(track, at);
     }
@@ -243,7 +247,6 @@ export class Notifier extends EventEmitter<NotifierEvents> {
       this.raise('battery-replace', source, at, { hold: true, detail: 'replace battery' });
     else this.clear('battery-replace', source, at);
     this.checkRuntime(source, reading, power, at);
-    this.store.save();
     this.schedule();
   }
 
@@ -252,14 +255,12 @@ export class Notifier extends EventEmitter<NotifierEvents> {
     if (this.closed) return;
     this.power.set(source, 'unknown');
     this.raise('ups-comm-lost', source, at, { hold: true, detail: String(reason || 'no data') });
-    this.store.save();
     this.schedule();
   }
 
   agentConnected(host: string, at = this.now()): void {
     if (this.closed) return;
     this.clear('agent-lost', host, at);
-    this.store.save();
     this.schedule();
   }
 
@@ -267,7 +268,6 @@ export class Notifier extends EventEmitter<NotifierEvents> {
   agentDisconnected(host: string, at = this.now()): void {
     if (this.closed || this.expectedDown(host)) return;
     this.raise('agent-lost', host, at, { hold: true, detail: 'disconnected' });
-    this.store.save();
     this.schedule();
   }
 
@@ -505,6 +505,7 @@ export class Notifier extends EventEmitter<NotifierEvents> {
     track.notice = 'held';
     track.heldUntil = at + this.quietMs;
     delete track.mainsReturnedAt;
+    this.store.save();
   }
 
   private silence(track: OutageTrack, at: number, reason: string): void {
@@ -597,6 +598,7 @@ export class Notifier extends EventEmitter<NotifierEvents> {
       if (existing.phase === 'clearing') {
         existing.phase = 'raised';
         delete existing.until;
+        this.store.save();
       }
       return;
     }
@@ -611,13 +613,15 @@ export class Notifier extends EventEmitter<NotifierEvents> {
       ...(held && { until: at + this.quietMs }),
     };
     this.state.conditions[key] = condition;
+    this.store.save();
     if (!held) this.notifyCondition(condition);
   }
 
   private clear(kind: ConditionState['kind'], subject: string, at: number): void {
     const key = `${kind}|${subject}`;
     const c = this.state.conditions[key];
-    if (!c) return;
+    if (!c || c.phase === 'clearing') return;
+    this.store.save();
     if (c.phase === 'held') {
       delete this.state.conditions[key];
       this.announce('suppressed', { kind, subject, reason: 'cleared within the quiet period', at });
@@ -764,8 +768,8 @@ export class Notifier extends EventEmitter<NotifierEvents> {
         'queuing a stalled notification again',
       );
       this.enqueue(entry);
+      this.store.save();
     }
-    this.store.save();
   }
 
   /** The job: one attempt to deliver one notification to one channel. */
