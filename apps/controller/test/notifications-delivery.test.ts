@@ -341,8 +341,16 @@ describe('delivery', () => {
     assert.equal(status.ok?.lastError, undefined);
     assert.ok(status.ok?.lastDeliveredAt);
 
+    // The test button: straight to the channel, with the outcome.
+    assert.deepEqual(
+      { ...(await notifier.test('down')), ms: 0 },
+      { ok: false, ms: 0, error: 'webhook answered HTTP 503: down' },
+    );
+    assert.equal((await notifier.test('ok')).ok, true);
+    await assert.rejects(notifier.test('nope'), /no notification channel 'nope'/);
+
     notifier.actions([{ type: 'outage-ended', outage: 'outage-fail', outcome: 'averted' }]);
-    const [, summary] = await http.waitForAccepted(2, '/ok');
+    const summary = (await http.waitForAccepted(3, '/ok')).at(-1);
     assert.match(
       (summary!.json as Payload).text,
       /2 notification\(s\) could not be delivered during this outage\./,
