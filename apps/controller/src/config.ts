@@ -4,6 +4,7 @@ import { explainSchemaErrors, type Plan, type PlanError, PlanSchema, validatePla
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
 import { parse as parseYaml } from 'yaml';
+import { checkNotifications, NotificationsSchema, prepareNotifications } from './notifications/config.ts';
 
 export const SimulatorSourceSchema = Type.Object(
   {
@@ -79,6 +80,8 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** Messages about outages to webhooks, ntfy, Discord, Slack, WeChat Work and e-mail (docs/notifications.md). */
+    notifications: NotificationsSchema,
     sources: Type.Array(SourceSchema, { minItems: 1 }),
     plan: PlanSchema,
   },
@@ -102,8 +105,9 @@ export class ConfigError extends Error {
  * Validates a configuration object: schema errors name the field (`/sources/0/interval: …`),
  * then the plan's own checks (cycles, unknown references) and cross-field rules.
  * Environment variables override the file: DATABASE_URL, REDIS_URL, BLACKSTART_DATA_DIR,
- * BLACKSTART_HOST, BLACKSTART_PORT, BLACKSTART_ADMIN_PASSWORD and BLACKSTART_VIEWER_PASSWORD (each
- * secret also as `<NAME>_FILE`, naming a file that holds it).
+ * BLACKSTART_HOST, BLACKSTART_PORT, BLACKSTART_ADMIN_PASSWORD, BLACKSTART_VIEWER_PASSWORD and the
+ * notification channels' secrets BLACKSTART_NOTIFY_<CHANNEL>_<FIELD> (each secret also as
+ * `<NAME>_FILE`, naming a file that holds it).
  */
 export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = process.env, file?: string): Config {
   const raw = (typeof input === 'object' && input !== null ? structuredClone(input) : input) as Record<
@@ -117,6 +121,8 @@ export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = process.env
     // Defaults inside a union only apply to a value that already matches a variant; pick the
     // variant by `type` so an invalid source still gets its defaults and one precise error.
     if (Array.isArray(raw.sources)) raw.sources = raw.sources.map(defaultSource);
+    if (raw.notifications !== undefined)
+      raw.notifications = prepareNotifications(raw.notifications, (name) => secretFromEnv(env, name));
   }
   const value = Value.Default(ConfigSchema, raw);
   if (!Value.Check(ConfigSchema, value)) {
@@ -146,6 +152,7 @@ export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = process.env
     if (!sourceIds.has(u.id))
       errors.push({ path: `/plan/ups/${i}/id`, message: `no source with id '${u.id}' in /sources` });
   });
+  errors.push(...checkNotifications(config.notifications));
   if (errors.length > 0) throw new ConfigError(errors, file);
   return { ...config, plan: plan.plan };
 }

@@ -42,7 +42,7 @@ describe('controller configuration', () => {
       {
         path: '/surprise',
         message:
-          "unknown property 'surprise' (allowed: server, auth, dataDir, database, redis, sources, plan)",
+          "unknown property 'surprise' (allowed: server, auth, dataDir, database, redis, notifications, sources, plan)",
       },
     ]);
     assert.deepEqual(errorsOf({ ...valid, sources: [{ id: 'ups', type: 'toaster' }] }), [

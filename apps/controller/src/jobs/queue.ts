@@ -12,6 +12,8 @@ export interface JobOptions {
   attempts?: number;
   /** First retry delay; doubles each time. */
   backoffMs?: number;
+  /** The retry delay stops doubling at this. */
+  maxBackoffMs?: number;
 }
 
 /**
@@ -59,7 +61,7 @@ export class InProcessQueue implements JobQueue {
             this.log.warn({ job: name, attempt, err: error }, 'job failed for good');
             return;
           }
-          this.later(() => run(attempt + 1), (options.backoffMs ?? 1000) * 2 ** (attempt - 1));
+          this.later(() => run(attempt + 1), retryDelay(options, attempt));
         })
         .finally(() => this.running.delete(p));
       this.running.add(p);
@@ -82,6 +84,15 @@ export class InProcessQueue implements JobQueue {
     await Promise.allSettled([...this.running]);
   }
 }
+
+/** Exponential backoff after the `attemptsMade`-th failure, capped at `maxBackoffMs`. */
+function retryDelay(options: JobOptions, attemptsMade: number): number {
+  const delay = (options.backoffMs ?? 1000) * 2 ** (attemptsMade - 1);
+  return Math.min(delay, options.maxBackoffMs ?? Number.POSITIVE_INFINITY);
+}
+
+/** BullMQ's own backoff options carry no cap: a capped backoff travels as the type `capped:<ms>`. */
+const CAPPED = 'capped:';
 
 export class BullQueue implements JobQueue {
   readonly kind = 'bullmq';
@@ -118,13 +129,36 @@ export class BullQueue implements JobQueue {
         if (!handler) throw new Error(`no handler for job '${job.name}'`);
         await handler(job.data);
       },
-      { connection: this.consumer, prefix, concurrency: 8 },
+      {
+        connection: this.consumer,
+        prefix,
+        concurrency: 8,
+        settings: {
+          backoffStrategy: (attemptsMade, type, _error, job) => {
+            const backoff = job?.opts.backoff;
+            const backoffMs = typeof backoff === 'object' ? backoff.delay : backoff;
+            const maxBackoffMs = type?.startsWith(CAPPED) ? Number(type.slice(CAPPED.length)) : undefined;
+            return retryDelay(
+              {
+                ...(backoffMs !== undefined && { backoffMs }),
+                ...(maxBackoffMs !== undefined && { maxBackoffMs }),
+              },
+              attemptsMade,
+            );
+          },
+        },
+      },
     );
     this.worker.on('error', (error) => log.debug({ err: error.message }, 'job worker error'));
     this.worker.on('failed', (job, error) => {
       if (job && job.attemptsMade >= (job.opts.attempts ?? 1))
         log.warn({ job: job.name, err: error.message }, 'job failed for good');
     });
+  }
+
+  /** Whether jobs go to Redis right now (else they run in-process). */
+  get connected(): boolean {
+    return this.producer.status === 'ready';
   }
 
   register(name: string, handler: JobHandler): void {
@@ -135,7 +169,7 @@ export class BullQueue implements JobQueue {
   async add(name: string, data: unknown, options: JobOptions = {}): Promise<void> {
     // Not connected: run in-process now rather than wait for Redis (which may be on a host that is
     // already shutting down). Nothing was sent to Redis, so the job cannot run twice.
-    if (this.producer.status !== 'ready') {
+    if (!this.connected) {
       this.log.warn(
         { job: name, redis: this.producer.status },
         'Redis unavailable; running the job in-process',
@@ -148,7 +182,10 @@ export class BullQueue implements JobQueue {
         ...(options.jobId !== undefined && { jobId: options.jobId }),
         ...(options.delayMs !== undefined && { delay: options.delayMs }),
         attempts: options.attempts ?? 1,
-        backoff: { type: 'exponential', delay: options.backoffMs ?? 1000 },
+        backoff: {
+          type: options.maxBackoffMs !== undefined ? `${CAPPED}${options.maxBackoffMs}` : 'exponential',
+          delay: options.backoffMs ?? 1000,
+        },
         removeOnComplete: 1000,
         removeOnFail: 1000,
       });
