@@ -64,6 +64,7 @@ async function startOwnServer(): Promise<{ url: string; server: Spawned }> {
           lazyConnect: true,
           retryStrategy: () => null,
         });
+        redis.on('error', () => {}); // refused while the server starts: expected, and retried
         try {
           await redis.connect();
           return (await redis.ping()) === 'PONG';
