@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
 import {
   type AgentMessage,
   type ControllerMessage,
@@ -18,7 +19,10 @@ export interface ConnectionOptions {
   log: Logger;
   onMessage(message: ControllerMessage): void;
   onOpen(send: (message: AgentMessage) => void): void;
-  onClose(): void;
+  /** The connection ended; `wasOpen` is false when an attempt failed before the WebSocket opened. */
+  onClose(wasOpen: boolean): void;
+  /** For a controller pinned by certificate: trust exactly that certificate (see `pinnedTlsOptions`). */
+  tls?: { ca: string; checkServerIdentity: (host: string, cert: PeerCertificate) => Error | undefined };
   /** Backoff bounds for reconnecting, in ms. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -45,7 +49,10 @@ export class ControllerConnection {
   }
 
   start(): void {
-    void this.connect();
+    this.connect().catch((error: unknown) => {
+      this.options.log.warn({ err: (error as Error).message }, 'cannot connect');
+      this.scheduleReconnect();
+    });
   }
 
   private wsUrl(): string {
@@ -69,9 +76,12 @@ export class ControllerConnection {
       headers: { authorization: `Bearer ${token}` },
       maxPayload: MAX_MESSAGE_BYTES,
       handshakeTimeout: 10_000,
+      ...this.options.tls,
     });
     this.socket = socket;
+    let opened = false;
     socket.on('open', () => {
+      opened = true;
       this.attempt = 0;
       this.touch();
       log.info({ controller: this.options.controllerUrl }, 'connected to the controller');
@@ -90,14 +100,25 @@ export class ControllerConnection {
       }
     });
     socket.on('unexpected-response', (_req, res) => {
-      log.warn({ status: res.statusCode }, 'controller refused the connection');
+      log.warn(
+        { status: res.statusCode },
+        res.statusCode === 401
+          ? 'controller refused the agent token (not enrolled there, or the key changed); re-enroll with a new token'
+          : 'controller refused the connection',
+      );
       socket.terminate();
     });
-    socket.on('error', (error) => log.debug({ err: error.message }, 'connection error'));
-    socket.on('close', () => {
+    socket.on('error', (error) =>
+      // A pin mismatch is loud: it means someone else answers at the controller's address.
+      error.name === 'PinMismatch' || /certificate/i.test(error.message)
+        ? log.error({ err: error.message }, 'controller TLS check failed')
+        : log.debug({ err: error.message }, 'connection error'),
+    );
+    socket.on('close', (code, reason) => {
       if (this.livenessTimer) clearTimeout(this.livenessTimer);
       if (this.socket === socket) this.socket = undefined;
-      this.options.onClose();
+      if (opened) log.warn({ code, reason: reason.toString() }, 'connection to the controller closed');
+      this.options.onClose(opened);
       this.scheduleReconnect();
     });
   }

@@ -136,7 +136,11 @@ export async function signCommand(
     .sign(keys.privateKey);
 }
 
+/** Largest signed command an agent verifies; a bigger one is refused before any parsing. */
+export const MAX_COMMAND_BYTES = 32 * 1024;
+
 export type CommandRejection =
+  | 'oversized'
   | 'malformed'
   | 'bad-signature'
   | 'expired'
@@ -156,8 +160,8 @@ export class CommandRejected extends Error {
 }
 
 /**
- * Verifies a command before anything runs: signature against the pinned controller key, expiry,
- * target, unknown fields, and an id never seen before. Throws `CommandRejected`.
+ * Verifies a command before anything runs: size, signature against the pinned controller key,
+ * expiry, target, unknown fields, and an id never seen before. Throws `CommandRejected`.
  */
 export async function verifyCommand(
   jws: string,
@@ -170,6 +174,8 @@ export async function verifyCommand(
   },
 ): Promise<Command> {
   let payload: JWTPayload;
+  if (typeof jws !== 'string' || Buffer.byteLength(jws) > MAX_COMMAND_BYTES)
+    throw new CommandRejected('oversized', `command is larger than ${MAX_COMMAND_BYTES} bytes`);
   try {
     decodeProtectedHeader(jws);
   } catch {
