@@ -14,4 +14,10 @@ export {
   parsePin,
 } from './config.ts';
 export { FailSafe, type FailSafeStatus } from './failsafe.ts';
-export { certificateFingerprint } from './tls.ts';
+export {
+  certificateFingerprint,
+  fetchPinnedCertificate,
+  PinMismatch,
+  pinnedTlsOptions,
+  postJson,
+} from './tls.ts';

@@ -84,7 +84,11 @@ export interface JsonResponse {
 export function postJson(
   url: string,
   body: unknown,
-  options: { tls?: Pick<RequestOptions, 'ca' | 'checkServerIdentity'>; timeoutMs?: number } = {},
+  options: {
+    tls?: Pick<RequestOptions, 'ca' | 'checkServerIdentity'>;
+    timeoutMs?: number;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<JsonResponse> {
   const target = new URL(url);
   const payload = Buffer.from(JSON.stringify(body));
@@ -94,7 +98,7 @@ export function postJson(
       target,
       {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': payload.length },
+        headers: { ...options.headers, 'content-type': 'application/json', 'content-length': payload.length },
         timeout: options.timeoutMs ?? 15_000,
         ...(target.protocol === 'https:' && options.tls),
       },
