@@ -307,8 +307,7 @@ write_config() {
 	umask "$old_umask"
 	chown 0:0 "$conf.new"
 	chmod 0600 "$conf.new"
-	mv "$conf.new" "$conf"
-	say "wrote $CONF_DIR/agent.env (mode 0600) for host '$host'"
+	# Put in place only once enrollment with it worked (enroll_agent).
 }
 
 # Enrolls as the agent user before the service starts, so a wrong token or pin shows up here.
@@ -331,7 +330,7 @@ enroll_agent() {
 	(
 		set -a
 		# shellcheck disable=SC1090 # written just above
-		. "$root$CONF_DIR/agent.env"
+		. "$root$CONF_DIR/agent.env.new"
 		set +a
 		BLACKSTART_TOKEN=$token
 		BLACKSTART_STATE_DIR=$root$STATE_DIR
@@ -339,7 +338,12 @@ enroll_agent() {
 		export BLACKSTART_TOKEN BLACKSTART_STATE_DIR LOG_LEVEL
 		cd /
 		run_as_agent "$root$PREFIX/runtime/node" "$root$PREFIX/lib/blackstart-agent.mjs" enroll >/dev/null
-	) || die "enrollment failed (see the message above); nothing was started"
+	) || {
+		rm -f "$root$CONF_DIR/agent.env.new"
+		die "enrollment failed (see the message above); nothing was started or changed"
+	}
+	mv "$root$CONF_DIR/agent.env.new" "$root$CONF_DIR/agent.env"
+	say "wrote $CONF_DIR/agent.env (mode 0600) for host '$host'"
 }
 
 install_units() {

@@ -248,7 +248,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         token,
         host: host ?? null,
         expiresAt: expiresAt.toISOString(),
-        installCommand: await enrollmentInstallCommand(request, deps, token),
+        installCommand: await enrollmentInstallCommand(request, deps, token, host),
       });
     },
   );

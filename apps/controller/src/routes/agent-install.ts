@@ -60,7 +60,8 @@ export async function controllerPins(
   const keyThumbprint = await publicKeyThumbprint(controllerKey);
   if (!tls) return { agentPin: keyThumbprint, curlPin: undefined };
   const cert = new X509Certificate(tls.cert);
-  const selfSigned = cert.checkIssued(cert) && cert.verify(cert.publicKey);
+  // (checkIssued would insist on keyCertSign, which a leaf certificate rightly lacks.)
+  const selfSigned = cert.subject === cert.issuer && cert.verify(cert.publicKey);
   // A CA-issued certificate is renewed now and then: agents pin the controller key instead.
   if (!selfSigned) return { agentPin: keyThumbprint, curlPin: undefined };
   const spki = cert.publicKey.export({ type: 'spki', format: 'der' });
@@ -71,9 +72,14 @@ export async function controllerPins(
 }
 
 /** The one-liner that installs and enrolls an agent from this controller. */
-export function installCommand(baseUrl: string, token: string, pins: ControllerPins): string {
+export function installCommand(
+  baseUrl: string,
+  token: string,
+  pins: ControllerPins,
+  host?: string | null,
+): string {
   const curl = pins.curlPin ? `curl -fsSL -k --pinnedpubkey '${pins.curlPin}'` : 'curl -fsSL';
-  return `${curl} ${baseUrl}/install.sh | sudo sh -s -- --token ${token} --pin ${pins.agentPin}`;
+  return `${curl} ${baseUrl}/install.sh | sudo sh -s -- --token ${token} --pin ${pins.agentPin}${host ? ` --host ${host}` : ''}`;
 }
 
 /** The install one-liner for a freshly minted enrollment token (REST `POST /api/v1/enrollment-tokens`). */
@@ -81,8 +87,9 @@ export async function enrollmentInstallCommand(
   request: FastifyRequest,
   deps: { tls?: TlsMaterial | undefined; controllerKey: { kty: string; crv: string; x: string } },
   token: string,
+  host?: string,
 ): Promise<string> {
-  return installCommand(requestBaseUrl(request), token, await controllerPins(deps.tls, deps.controllerKey));
+  return installCommand(requestBaseUrl(request), token, await controllerPins(deps.tls, deps.controllerKey), host);
 }
 
 /** The URL the client reached this controller by (what a host will be told to download from). */
