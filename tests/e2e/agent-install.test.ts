@@ -78,7 +78,11 @@ describe(
     let port: number;
     let oneLiner: string;
     let agentUid: number;
-    const childEnv: NodeJS.ProcessEnv = { ...process.env, BLACKSTART_ADMIN_PASSWORD: ADMIN_PASSWORD, LOG_LEVEL: 'warn' };
+    const childEnv: NodeJS.ProcessEnv = {
+      ...process.env,
+      BLACKSTART_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      LOG_LEVEL: 'warn',
+    };
     delete childEnv.DATABASE_URL;
     delete childEnv.REDIS_URL;
 

@@ -1,5 +1,6 @@
 export { type DatabaseTarget, type DatabaseTargetFactory, databaseTargets } from './databases.ts';
 export { findTool, freePort, isCI, needs, requireTool, sleep, tempDir, waitFor } from './env.ts';
+export { type LabHost, NET_LAB_TOOLS, NetLab } from './netns.ts';
 export {
   BX1600MI_DEV,
   DEFAULT_NUT_USERS,

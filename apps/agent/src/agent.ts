@@ -167,6 +167,7 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<Runnin
     host: config.host,
     keys,
     log,
+    heartbeatMs: config.heartbeatSeconds * 1000,
     ...(certificate && { tls: pinnedTlsOptions(certificate) }),
     onOpen: (sendNow) => {
       send = sendNow;

@@ -44,6 +44,8 @@ export interface AgentConfig {
    * agent shuts its host down on its own; `undefined` turns the fail-safe off.
    */
   failsafeDeadlineSeconds: number | undefined;
+  /** Seconds between the agent's pings; three without any answer mean the controller is gone. */
+  heartbeatSeconds: number;
   /** JSON file with the hooks the fail-safe shutdown runs (same schema as the plan's hooks). */
   failsafeHooksFile?: string;
   /** A NUT server the agent follows directly while it cannot reach the controller. */
@@ -76,6 +78,7 @@ options (each also read from the environment variable shown):
   --power-request-dir <dir> for --power-action systemd-path              RUNTIME_DIRECTORY (default /run/blackstart-agent)
   --failsafe-deadline <s>   seconds without the controller while on battery before shutting
                             down alone; 'off' disables                    BLACKSTART_FAILSAFE_DEADLINE (default 120)
+  --heartbeat <s>           ping period; 3 unanswered = controller lost    BLACKSTART_HEARTBEAT (default 15)
   --failsafe-hooks <file>   JSON array of hooks the fail-safe shutdown runs BLACKSTART_FAILSAFE_HOOKS
   --nut <ups@host[:port]>   follow this NUT server while the controller is gone BLACKSTART_NUT
   --nut-user <name>         NUT user name                                 BLACKSTART_NUT_USER
@@ -96,6 +99,7 @@ const OPTIONS = {
   'power-request-dir': { type: 'string' },
   'failsafe-deadline': { type: 'string' },
   'failsafe-hooks': { type: 'string' },
+  heartbeat: { type: 'string' },
   nut: { type: 'string' },
   'nut-user': { type: 'string' },
   'nut-password': { type: 'string' },
@@ -207,6 +211,10 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv = process
     };
   }
   const failsafeHooksFile = values['failsafe-hooks'] ?? env.BLACKSTART_FAILSAFE_HOOKS;
+  const heartbeatSeconds = seconds(values.heartbeat ?? env.BLACKSTART_HEARTBEAT ?? '15', 'heartbeat', {
+    min: 0.2,
+    max: 300,
+  });
   return {
     controllerUrl: controllerUrl.replace(/\/+$/, ''),
     host,
@@ -222,6 +230,7 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv = process
       env.RUNTIME_DIRECTORY?.split(':')[0] ??
       '/run/blackstart-agent',
     failsafeDeadlineSeconds,
+    heartbeatSeconds,
     ...(failsafeHooksFile && { failsafeHooksFile }),
     ...(nut && { nut }),
     libvirtUri: values['libvirt-uri'] ?? env.LIBVIRT_DEFAULT_URI ?? 'qemu:///system',

@@ -26,8 +26,8 @@ export interface ConnectionOptions {
   /** Backoff bounds for reconnecting, in ms. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
-  /** With no ping or message from the controller for this long, the link counts as dead. */
-  livenessTimeoutMs?: number;
+  /** The agent pings the controller this often (ms); any frame from it counts as a sign of life. */
+  heartbeatMs?: number;
 }
 
 /**
@@ -40,6 +40,7 @@ export class ControllerConnection {
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private livenessTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
   constructor(private readonly options: ConnectionOptions) {}
@@ -84,10 +85,15 @@ export class ControllerConnection {
       opened = true;
       this.attempt = 0;
       this.touch();
+      if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+      this.heartbeatTimer = setInterval(() => {
+        if (socket.readyState === WebSocket.OPEN) socket.ping();
+      }, this.heartbeatMs);
       log.info({ controller: this.options.controllerUrl }, 'connected to the controller');
       this.options.onOpen((message) => this.send(message));
     });
     socket.on('ping', () => this.touch());
+    socket.on('pong', () => this.touch());
     socket.on('message', (data, isBinary) => {
       this.touch();
       if (isBinary) return;
@@ -116,6 +122,7 @@ export class ControllerConnection {
     );
     socket.on('close', (code, reason) => {
       if (this.livenessTimer) clearTimeout(this.livenessTimer);
+      if (this.heartbeatTimer && this.socket === socket) clearInterval(this.heartbeatTimer);
       if (this.socket === socket) this.socket = undefined;
       if (opened) log.warn({ code, reason: reason.toString() }, 'connection to the controller closed');
       this.options.onClose(opened);
@@ -123,13 +130,18 @@ export class ControllerConnection {
     });
   }
 
+  private get heartbeatMs(): number {
+    return this.options.heartbeatMs ?? 15_000;
+  }
+
+  /** Three heartbeats without a frame from the controller: the link is dead (a cut cable sends no FIN). */
   private touch(): void {
     if (this.livenessTimer) clearTimeout(this.livenessTimer);
     const socket = this.socket;
     this.livenessTimer = setTimeout(() => {
-      this.options.log.warn('no heartbeat from the controller; reconnecting');
+      this.options.log.warn('no sign of life from the controller; dropping the connection');
       socket?.terminate();
-    }, this.options.livenessTimeoutMs ?? 45_000);
+    }, this.heartbeatMs * 3);
   }
 
   private scheduleReconnect(): void {
@@ -158,6 +170,7 @@ export class ControllerConnection {
     this.stopped = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.livenessTimer) clearTimeout(this.livenessTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.socket?.close(1000, 'agent stopping');
   }
 }

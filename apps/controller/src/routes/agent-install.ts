@@ -89,7 +89,12 @@ export async function enrollmentInstallCommand(
   token: string,
   host?: string,
 ): Promise<string> {
-  return installCommand(requestBaseUrl(request), token, await controllerPins(deps.tls, deps.controllerKey), host);
+  return installCommand(
+    requestBaseUrl(request),
+    token,
+    await controllerPins(deps.tls, deps.controllerKey),
+    host,
+  );
 }
 
 /** The URL the client reached this controller by (what a host will be told to download from). */
