@@ -171,6 +171,9 @@ export class ControllerConnection {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.livenessTimer) clearTimeout(this.livenessTimer);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    this.socket?.close(1000, 'agent stopping');
+    const socket = this.socket;
+    socket?.close(1000, 'agent stopping');
+    // A controller that does not answer the close within a second is not waited for.
+    if (socket) setTimeout(() => socket.terminate(), 1000).unref();
   }
 }
