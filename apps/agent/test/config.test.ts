@@ -8,7 +8,7 @@ import { AgentConfigError, loadAgentConfig, parsePin, splitCommand } from '../sr
 const base = { BLACKSTART_CONTROLLER: 'https://ctl.lan:7393/', BLACKSTART_HOST: 'web1' };
 
 test('pins: a certificate fingerprint (colons and case tolerated) or a key thumbprint; anything else names the field', () => {
-  const hex = 'AB:'.repeat(31) + 'AB';
+  const hex = `${'AB:'.repeat(31)}AB`;
   assert.deepEqual(parsePin(`sha256:${hex}`), {
     kind: 'tls-certificate',
     fingerprint: `sha256:${'ab'.repeat(32)}`,
