@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { HookSchema, PROTOCOL_VERSION, publicKeyThumbprint } from '@blackstart/agent-protocol';
+import { HookSchema, lazyValidator, PROTOCOL_VERSION, publicKeyThumbprint } from '@blackstart/agent-protocol';
 import type { CryptoKey, JWK } from 'jose';
 import type { Logger } from 'pino';
 import Type from 'typebox';
-import { Compile } from 'typebox/compile';
 import Value from 'typebox/value';
 import type { AgentConfig } from './config.ts';
 import { ControllerConnection } from './connection.ts';
@@ -93,7 +92,7 @@ export async function enroll(
 }
 
 const HookListSchema = Type.Array(HookSchema, { maxItems: 64 });
-const hookList = Compile(HookListSchema);
+const hookList = lazyValidator(HookListSchema);
 
 /** Reads and validates the fail-safe's hooks file (a JSON array with the plan's hook schema). */
 export function loadFailsafeHooks(file: string | undefined) {
@@ -105,8 +104,8 @@ export function loadFailsafeHooks(file: string | undefined) {
     throw new EnrollmentFailed(`failsafe-hooks: cannot read ${file}: ${(error as Error).message}`);
   }
   const withDefaults = Value.Default(HookListSchema, value) as unknown;
-  if (!hookList.Check(withDefaults)) {
-    const first = [...hookList.Errors(withDefaults)][0];
+  if (!hookList().Check(withDefaults)) {
+    const first = [...hookList().Errors(withDefaults)][0];
     throw new EnrollmentFailed(
       `failsafe-hooks: ${file}${first?.instancePath ?? ''}: ${first?.message ?? 'invalid hooks'}`,
     );

@@ -12,8 +12,8 @@ import {
   SignJWT,
 } from 'jose';
 import Type, { type Static } from 'typebox';
-import { Compile } from 'typebox/compile';
 import { HookSchema } from './hooks.ts';
+import { lazyValidator } from './messages.ts';
 
 /** RFC 9864's fully specified name for Ed25519 signatures (jose accepts it on Node 20 and 24). */
 export const ALGORITHM = 'Ed25519';
@@ -117,7 +117,7 @@ export type Command = CommandBody & {
   expiresAt: number;
 };
 
-const commandBody = Compile(CommandBodySchema);
+const commandBody = lazyValidator(CommandBodySchema);
 const REGISTERED = new Set(['jti', 'sub', 'iss', 'aud', 'iat', 'exp']);
 
 export async function signCommand(
@@ -204,8 +204,8 @@ export async function verifyCommand(
   if (payload.sub !== options.host)
     throw new CommandRejected('wrong-target', `command is for '${payload.sub}', not '${options.host}'`, id);
   const body = Object.fromEntries(Object.entries(payload).filter(([k]) => !REGISTERED.has(k)));
-  if (!commandBody.Check(body)) {
-    const first = [...commandBody.Errors(body)][0];
+  if (!commandBody().Check(body)) {
+    const first = [...commandBody().Errors(body)][0];
     throw new CommandRejected(
       'unknown-fields',
       `command body rejected: ${first?.instancePath || '/'} ${first?.message ?? ''}`.trim(),
