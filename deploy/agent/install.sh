@@ -141,10 +141,15 @@ become_root() {
 	else
 		die "run this as root (neither sudo nor doas is installed)"
 	fi
-	if [ -f "$0" ] && [ -r "$0" ]; then
-		say "re-running as root with $elevate"
-		exec "$elevate" sh "$0" "$@"
-	fi
+	case ${0##*/} in
+	sh | dash | bash | ash | ksh | zsh | busybox) ;;
+	*)
+		if [ -f "$0" ] && [ -r "$0" ]; then
+			say "re-running as root with $elevate"
+			exec "$elevate" sh "$0" "$@"
+		fi
+		;;
+	esac
 	[ -n "$CONTROLLER_URL" ] || die "run this as root: sudo sh install.sh ..."
 	self=$(mktemp)
 	download "$CONTROLLER_URL/install.sh" "$self"
@@ -380,6 +385,8 @@ start_and_check() {
 	# shellcheck disable=SC2086
 	systemctl enable $enable >/dev/null
 	[ "$power_action" = systemd-path ] && systemctl restart blackstart-agent-poweroff.path
+	# A status left by the previous run must not pass for this one.
+	rm -f "$STATE_DIR/status.json"
 	systemctl restart blackstart-agent.service
 	say "waiting for the agent to connect"
 	i=0

@@ -94,6 +94,8 @@ export class FailSafe {
     if (this.shutdownAt !== undefined && !this.triggered)
       this.options.log.warn('controller is back before the fail-safe deadline; standing down');
     this.disarm();
+    // A fail-safe run (a dry-run or a failed power-off leaves the agent running) does not disable the next one.
+    this.triggered = false;
     this.onChange(this.status());
   }
 
