@@ -67,7 +67,17 @@ const owner = (path: string) => `${statSync(path).uid}:${statSync(path).gid}`;
 
 describe(
   'agent install: one-liner from a real controller into a temporary root',
-  needs('curl', 'shellcheck', 'systemd-analyze', 'systemctl', 'useradd', 'setpriv', 'dpkg-deb'),
+  needs(
+    'curl',
+    'openssl',
+    'shellcheck',
+    'systemd-analyze',
+    'systemctl',
+    'useradd',
+    'setpriv',
+    'nologin',
+    'dpkg-deb',
+  ),
   () => {
     const work = tempDir('blackstart-install-');
     const artifacts = join(work.path, 'artifacts');

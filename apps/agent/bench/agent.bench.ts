@@ -173,7 +173,7 @@ const lines = [
   '<!-- bench:agent -->',
   '## Agent: idle footprint and command receipt → power-action request',
   '',
-  'Command: `pnpm bench agent` (writes this section with `pnpm bench --write agent`; `BENCH_IDLE_SECONDS` shortens the idle period).',
+  `Command: \`${process.env.BENCH_NODE ? 'BENCH_NODE=<artifact>/blackstart-agent/runtime/node ' : ''}pnpm bench agent\` — with \`BENCH_NODE\` the agent runs on the Node.js 24 runtime the artifact ships (\`node deploy/agent/build.mjs\`, then unpack the x64 tarball); without it, on the Node.js running the bench. \`--write\` refreshes this section; \`BENCH_IDLE_SECONDS\` shortens the idle period.`,
   '',
   `Machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average ${load} at the start — shared with other engineers' builds and tests, so figures are noisy upwards.`,
   '',
