@@ -8,7 +8,7 @@ await build({
   platform: 'node',
   format: 'esm',
   target: 'node20.19',
-  minify: false,
+  minify: true,
   sourcemap: false,
   legalComments: 'none',
   // CommonJS dependencies (ws) call require(); give the ESM bundle one.

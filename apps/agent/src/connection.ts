@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
 import {
   type AgentMessage,
   type ControllerMessage,
@@ -18,12 +19,15 @@ export interface ConnectionOptions {
   log: Logger;
   onMessage(message: ControllerMessage): void;
   onOpen(send: (message: AgentMessage) => void): void;
-  onClose(): void;
+  /** The connection ended; `wasOpen` is false when an attempt failed before the WebSocket opened. */
+  onClose(wasOpen: boolean): void;
+  /** For a controller pinned by certificate: trust exactly that certificate (see `pinnedTlsOptions`). */
+  tls?: { ca: string; checkServerIdentity: (host: string, cert: PeerCertificate) => Error | undefined };
   /** Backoff bounds for reconnecting, in ms. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
-  /** With no ping or message from the controller for this long, the link counts as dead. */
-  livenessTimeoutMs?: number;
+  /** The agent pings the controller this often (ms); any frame from it counts as a sign of life. */
+  heartbeatMs?: number;
 }
 
 /**
@@ -36,6 +40,7 @@ export class ControllerConnection {
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private livenessTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
   constructor(private readonly options: ConnectionOptions) {}
@@ -45,7 +50,10 @@ export class ControllerConnection {
   }
 
   start(): void {
-    void this.connect();
+    this.connect().catch((error: unknown) => {
+      this.options.log.warn({ err: (error as Error).message }, 'cannot connect');
+      this.scheduleReconnect();
+    });
   }
 
   private wsUrl(): string {
@@ -69,15 +77,23 @@ export class ControllerConnection {
       headers: { authorization: `Bearer ${token}` },
       maxPayload: MAX_MESSAGE_BYTES,
       handshakeTimeout: 10_000,
+      ...this.options.tls,
     });
     this.socket = socket;
+    let opened = false;
     socket.on('open', () => {
+      opened = true;
       this.attempt = 0;
       this.touch();
+      if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+      this.heartbeatTimer = setInterval(() => {
+        if (socket.readyState === WebSocket.OPEN) socket.ping();
+      }, this.heartbeatMs);
       log.info({ controller: this.options.controllerUrl }, 'connected to the controller');
       this.options.onOpen((message) => this.send(message));
     });
     socket.on('ping', () => this.touch());
+    socket.on('pong', () => this.touch());
     socket.on('message', (data, isBinary) => {
       this.touch();
       if (isBinary) return;
@@ -90,25 +106,42 @@ export class ControllerConnection {
       }
     });
     socket.on('unexpected-response', (_req, res) => {
-      log.warn({ status: res.statusCode }, 'controller refused the connection');
+      log.warn(
+        { status: res.statusCode },
+        res.statusCode === 401
+          ? 'controller refused the agent token (not enrolled there, or the key changed); re-enroll with a new token'
+          : 'controller refused the connection',
+      );
       socket.terminate();
     });
-    socket.on('error', (error) => log.debug({ err: error.message }, 'connection error'));
-    socket.on('close', () => {
+    socket.on('error', (error) =>
+      // A pin mismatch is loud: it means someone else answers at the controller's address.
+      error.name === 'PinMismatch' || /certificate/i.test(error.message)
+        ? log.error({ err: error.message }, 'controller TLS check failed')
+        : log.debug({ err: error.message }, 'connection error'),
+    );
+    socket.on('close', (code, reason) => {
       if (this.livenessTimer) clearTimeout(this.livenessTimer);
+      if (this.heartbeatTimer && this.socket === socket) clearInterval(this.heartbeatTimer);
       if (this.socket === socket) this.socket = undefined;
-      this.options.onClose();
+      if (opened) log.warn({ code, reason: reason.toString() }, 'connection to the controller closed');
+      this.options.onClose(opened);
       this.scheduleReconnect();
     });
   }
 
+  private get heartbeatMs(): number {
+    return this.options.heartbeatMs ?? 15_000;
+  }
+
+  /** Three heartbeats without a frame from the controller: the link is dead (a cut cable sends no FIN). */
   private touch(): void {
     if (this.livenessTimer) clearTimeout(this.livenessTimer);
     const socket = this.socket;
     this.livenessTimer = setTimeout(() => {
-      this.options.log.warn('no heartbeat from the controller; reconnecting');
+      this.options.log.warn('no sign of life from the controller; dropping the connection');
       socket?.terminate();
-    }, this.options.livenessTimeoutMs ?? 45_000);
+    }, this.heartbeatMs * 3);
   }
 
   private scheduleReconnect(): void {
@@ -137,6 +170,10 @@ export class ControllerConnection {
     this.stopped = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.livenessTimer) clearTimeout(this.livenessTimer);
-    this.socket?.close(1000, 'agent stopping');
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    const socket = this.socket;
+    socket?.close(1000, 'agent stopping');
+    // A controller that does not answer the close within a second is not waited for.
+    if (socket) setTimeout(() => socket.terminate(), 1000).unref();
   }
 }

@@ -1,26 +1,25 @@
 import pino from 'pino';
-import { AGENT_VERSION, EnrollmentFailed, runAgent } from './agent.ts';
-import { AgentConfigError, loadAgentConfig, USAGE } from './config.ts';
+import { AGENT_VERSION, EnrollmentFailed, enroll, loadFailsafeHooks, runAgent } from './agent.ts';
+import { AgentConfigError, loadAgentConfig, splitCommand, USAGE } from './config.ts';
+import { AgentState } from './state.ts';
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
-  if (argv.includes('--help') || argv.includes('-h')) {
+  if (argv.includes('--help') || argv.includes('-h') || argv[0] === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  if (argv.includes('--version')) {
+  if (argv.includes('--version') || argv[0] === 'version') {
     process.stdout.write(`blackstart-agent ${AGENT_VERSION}\n`);
     return 0;
   }
+  const { command, args } = splitCommand(argv);
   let config: ReturnType<typeof loadAgentConfig>;
   try {
-    config = loadAgentConfig(argv);
+    config = loadAgentConfig(args);
   } catch (error) {
-    if (
-      error instanceof AgentConfigError ||
-      (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
-    ) {
-      process.stderr.write(`blackstart-agent: ${(error as Error).message}\n\n${USAGE}\n`);
+    if (error instanceof AgentConfigError) {
+      process.stderr.write(`blackstart-agent: ${error.message}\n\n${USAGE}\n`);
       return 2;
     }
     throw error;
@@ -31,6 +30,17 @@ async function main(): Promise<number> {
     pino.destination({ dest: 1, sync: true }),
   );
   try {
+    if (command === 'enroll') {
+      loadFailsafeHooks(config.failsafeHooksFile);
+      const state = new AgentState(config.stateDir);
+      if (await state.controllerKey()) {
+        process.stderr.write(`blackstart-agent: already enrolled (state in ${config.stateDir})\n`);
+        return 0;
+      }
+      await enroll(config, state, log);
+      process.stderr.write(`blackstart-agent: enrolled '${config.host}' with ${config.controllerUrl}\n`);
+      return 0;
+    }
     const agent = await runAgent(config, log);
     const stop = () => {
       agent.stop();
@@ -42,6 +52,7 @@ async function main(): Promise<number> {
   } catch (error) {
     if (error instanceof EnrollmentFailed) {
       log.error(error.message);
+      process.stderr.write(`blackstart-agent: ${error.message}\n`);
       return 1;
     }
     throw error;

@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   generateSigningKeys,
@@ -21,7 +21,8 @@ export class AgentState {
     if (existsSync(file)) {
       for (const line of readFileSync(file, 'utf8').split('\n')) {
         const [id, expires] = line.split(' ');
-        if (id && expires) this.seen.set(id, Number(expires));
+        // A line cut short by a crash is skipped, not trusted.
+        if (id && expires && Number.isFinite(Number(expires))) this.seen.set(id, Number(expires));
       }
     }
   }
@@ -48,6 +49,23 @@ export class AgentState {
 
   saveControllerKey(jwk: JWK): void {
     writeFileSync(this.path('controller-key.json'), `${JSON.stringify(jwk)}\n`, { mode: 0o600 });
+  }
+
+  /** The controller's TLS certificate pinned at enrollment (PEM), when enrolled by certificate pin. */
+  controllerCertificate(): string | undefined {
+    const file = this.path('controller-cert.pem');
+    return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+  }
+
+  saveControllerCertificate(pem: string): void {
+    writeFileSync(this.path('controller-cert.pem'), pem, { mode: 0o600 });
+  }
+
+  /** Where the agent stands, for the install script's check and for people (`status.json`). */
+  writeStatus(status: Record<string, unknown>): void {
+    const file = this.path('status.json');
+    writeFileSync(`${file}.tmp`, `${JSON.stringify(status)}\n`, { mode: 0o644 });
+    renameSync(`${file}.tmp`, file);
   }
 
   hasSeen(id: string): boolean {

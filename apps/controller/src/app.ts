@@ -14,6 +14,7 @@ import { VERSION } from './cli/index.ts';
 import { type AgentStore, EnrollmentError, type TimelineStore } from './db/index.ts';
 import type { AgentHub } from './hub/agent-hub.ts';
 import type { Logger } from './logger.ts';
+import { enrollmentInstallCommand, registerAgentInstall } from './routes/agent-install.ts';
 import {
   ApiTokenInfo,
   CreateApiTokenRequest,
@@ -106,6 +107,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   deps.hub.register(app);
+  registerAgentInstall(app, deps);
 
   app.get(
     '/api/v1/health',
@@ -242,7 +244,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         ttlSeconds,
         now: new Date(clock()),
       });
-      return reply.code(201).send({ token, host: host ?? null, expiresAt: expiresAt.toISOString() });
+      return reply.code(201).send({
+        token,
+        host: host ?? null,
+        expiresAt: expiresAt.toISOString(),
+        installCommand: await enrollmentInstallCommand(request, deps, token, host),
+      });
     },
   );
 

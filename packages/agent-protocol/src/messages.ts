@@ -1,5 +1,5 @@
-import Type, { type Static } from 'typebox';
-import { Compile } from 'typebox/compile';
+import Type, { type Static, type TSchema } from 'typebox';
+import { Compile, type Validator } from 'typebox/compile';
 
 /** Largest WebSocket message either side accepts; anything bigger closes the connection. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
@@ -119,8 +119,20 @@ export class ProtocolError extends Error {
   }
 }
 
-const agentMessage = Compile(AgentMessageSchema);
-const controllerMessage = Compile(ControllerMessageSchema);
+// biome-ignore lint/complexity/noBannedTypes: typebox's own type for a validator without a context
+type ValidatorOf<T extends TSchema> = Validator<{}, T>;
+
+/** Compiles a validator on first use: each side only ever needs the other side's messages. */
+export function lazyValidator<T extends TSchema>(schema: T): () => ValidatorOf<T> {
+  let compiled: ValidatorOf<T> | undefined;
+  return () => {
+    compiled ??= Compile(schema);
+    return compiled;
+  };
+}
+
+const agentMessage = lazyValidator(AgentMessageSchema);
+const controllerMessage = lazyValidator(ControllerMessageSchema);
 
 function parseWith<T>(
   validator: {
@@ -150,10 +162,10 @@ function parseWith<T>(
 
 /** Parses and validates a message an agent sent; throws `ProtocolError`. */
 export function parseAgentMessage(raw: string | Buffer): AgentMessage {
-  return parseWith<AgentMessage>(agentMessage, raw);
+  return parseWith<AgentMessage>(agentMessage(), raw);
 }
 
 /** Parses and validates a message the controller sent; throws `ProtocolError`. */
 export function parseControllerMessage(raw: string | Buffer): ControllerMessage {
-  return parseWith<ControllerMessage>(controllerMessage, raw);
+  return parseWith<ControllerMessage>(controllerMessage(), raw);
 }

@@ -12,8 +12,8 @@ import {
   SignJWT,
 } from 'jose';
 import Type, { type Static } from 'typebox';
-import { Compile } from 'typebox/compile';
 import { HookSchema } from './hooks.ts';
+import { lazyValidator } from './messages.ts';
 
 /** RFC 9864's fully specified name for Ed25519 signatures (jose accepts it on Node 20 and 24). */
 export const ALGORITHM = 'Ed25519';
@@ -117,7 +117,7 @@ export type Command = CommandBody & {
   expiresAt: number;
 };
 
-const commandBody = Compile(CommandBodySchema);
+const commandBody = lazyValidator(CommandBodySchema);
 const REGISTERED = new Set(['jti', 'sub', 'iss', 'aud', 'iat', 'exp']);
 
 export async function signCommand(
@@ -136,7 +136,11 @@ export async function signCommand(
     .sign(keys.privateKey);
 }
 
+/** Largest signed command an agent verifies; a bigger one is refused before any parsing. */
+export const MAX_COMMAND_BYTES = 32 * 1024;
+
 export type CommandRejection =
+  | 'oversized'
   | 'malformed'
   | 'bad-signature'
   | 'expired'
@@ -156,8 +160,8 @@ export class CommandRejected extends Error {
 }
 
 /**
- * Verifies a command before anything runs: signature against the pinned controller key, expiry,
- * target, unknown fields, and an id never seen before. Throws `CommandRejected`.
+ * Verifies a command before anything runs: size, signature against the pinned controller key,
+ * expiry, target, unknown fields, and an id never seen before. Throws `CommandRejected`.
  */
 export async function verifyCommand(
   jws: string,
@@ -170,6 +174,8 @@ export async function verifyCommand(
   },
 ): Promise<Command> {
   let payload: JWTPayload;
+  if (typeof jws !== 'string' || Buffer.byteLength(jws) > MAX_COMMAND_BYTES)
+    throw new CommandRejected('oversized', `command is larger than ${MAX_COMMAND_BYTES} bytes`);
   try {
     decodeProtectedHeader(jws);
   } catch {
@@ -198,8 +204,8 @@ export async function verifyCommand(
   if (payload.sub !== options.host)
     throw new CommandRejected('wrong-target', `command is for '${payload.sub}', not '${options.host}'`, id);
   const body = Object.fromEntries(Object.entries(payload).filter(([k]) => !REGISTERED.has(k)));
-  if (!commandBody.Check(body)) {
-    const first = [...commandBody.Errors(body)][0];
+  if (!commandBody().Check(body)) {
+    const first = [...commandBody().Errors(body)][0];
     throw new CommandRejected(
       'unknown-fields',
       `command body rejected: ${first?.instancePath || '/'} ${first?.message ?? ''}`.trim(),

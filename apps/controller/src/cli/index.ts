@@ -1,3 +1,4 @@
+import { agentCommand } from './agent.ts';
 import type { CliCommand } from './command.ts';
 import { UsageError } from './command.ts';
 import { demoCommand } from './demo.ts';
@@ -7,7 +8,14 @@ import { serveCommand } from './serve.ts';
 import { upscCommand } from './upsc.ts';
 
 /** Every `blackstart` subcommand, in the order `blackstart help` lists them. */
-const commands: CliCommand[] = [serveCommand, demoCommand, planCommand, upscCommand, hidCommand];
+const commands: CliCommand[] = [
+  serveCommand,
+  demoCommand,
+  planCommand,
+  upscCommand,
+  hidCommand,
+  agentCommand,
+];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

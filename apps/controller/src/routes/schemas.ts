@@ -114,4 +114,6 @@ export const CreateEnrollmentTokenResponse = Type.Object({
   token: Type.String(),
   host: Type.Union([Type.String(), Type.Null()]),
   expiresAt: Type.String(),
+  /** `curl … /install.sh | sudo sh -s -- --token … --pin …` for this token (docs/agent.md). */
+  installCommand: Type.Optional(Type.String()),
 });
