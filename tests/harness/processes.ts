@@ -10,6 +10,14 @@ const live = new Map<number, { name: string; child: ChildProcess }>();
 process.once('exit', () => {
   for (const pid of live.keys()) killGroup(pid, 'SIGKILL');
 });
+// A test process stopped by a signal (a timeout, Ctrl-C) skips 'exit' hooks: clean up, then die
+// of the same signal.
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    for (const pid of live.keys()) killGroup(pid, 'SIGKILL');
+    process.kill(process.pid, signal);
+  });
+}
 
 export interface Spawned {
   name: string;
