@@ -2,7 +2,8 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
 
-export type JobHandler = (data: unknown) => Promise<void>;
+/** Runs one try of a job; `attempt` counts from 1. Throwing schedules the next try, if any remain. */
+export type JobHandler = (data: unknown, context: { attempt: number }) => Promise<void>;
 
 export interface JobOptions {
   /** Jobs with the same id are de-duplicated while one is waiting or running. */
@@ -10,8 +11,9 @@ export interface JobOptions {
   delayMs?: number;
   /** Total tries, the first included. */
   attempts?: number;
-  /** First retry delay; doubles each time. */
+  /** First retry delay; doubles each time unless `backoff` is `fixed`. */
   backoffMs?: number;
+  backoff?: 'exponential' | 'fixed';
 }
 
 /**
@@ -49,7 +51,7 @@ export class InProcessQueue implements JobQueue {
     const attempts = options.attempts ?? 1;
     const run = (attempt: number) => {
       if (this.closed) return;
-      const p = handler(data)
+      const p = handler(data, { attempt })
         .then(() => {
           if (key) this.active.delete(key);
         })
@@ -59,7 +61,8 @@ export class InProcessQueue implements JobQueue {
             this.log.warn({ job: name, attempt, err: error }, 'job failed for good');
             return;
           }
-          this.later(() => run(attempt + 1), (options.backoffMs ?? 1000) * 2 ** (attempt - 1));
+          const base = options.backoffMs ?? 1000;
+          this.later(() => run(attempt + 1), options.backoff === 'fixed' ? base : base * 2 ** (attempt - 1));
         })
         .finally(() => this.running.delete(p));
       this.running.add(p);
@@ -116,7 +119,7 @@ export class BullQueue implements JobQueue {
       async (job) => {
         const handler = this.handlers.get(job.name);
         if (!handler) throw new Error(`no handler for job '${job.name}'`);
-        await handler(job.data);
+        await handler(job.data, { attempt: job.attemptsMade + 1 });
       },
       { connection: this.consumer, prefix, concurrency: 8 },
     );
@@ -148,7 +151,7 @@ export class BullQueue implements JobQueue {
         ...(options.jobId !== undefined && { jobId: options.jobId }),
         ...(options.delayMs !== undefined && { delay: options.delayMs }),
         attempts: options.attempts ?? 1,
-        backoff: { type: 'exponential', delay: options.backoffMs ?? 1000 },
+        backoff: { type: options.backoff ?? 'exponential', delay: options.backoffMs ?? 1000 },
         removeOnComplete: 1000,
         removeOnFail: 1000,
       });
