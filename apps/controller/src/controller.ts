@@ -124,9 +124,13 @@ export async function startController(
       ack: (host, ack) => {
         if (drills?.onAck(host, ack)) return;
         const detail = [ack.hook, ack.detail].filter(Boolean).join(': ') || undefined;
-        // `done` ends a command that powers nothing off (a Wake-on-LAN relay): a note, not a host step.
-        if (ack.step === 'done') runtime.note(`relay finished: ${detail ?? ''}`, { host });
-        else runtime.hostProgress(host, ack.commandId, ack.step, detail);
+        // A Wake-on-LAN relay powers nothing off: its outcome is a note, not a step of the host.
+        if (ack.commandId.includes(':relay:')) {
+          if (ack.step === 'done' || ack.step === 'failed')
+            runtime.note(`relay ${ack.step === 'done' ? 'finished' : 'FAILED'}: ${detail ?? ''}`, { host });
+          return;
+        }
+        if (ack.step !== 'done') runtime.hostProgress(host, ack.commandId, ack.step, detail);
       },
       connected: (host, info) => {
         log.info({ host, ...info }, 'agent connected');
