@@ -13,3 +13,4 @@ export {
 export { createTestDatabase, postgresSkipReason, type TestDatabase } from './postgres.ts';
 export { killAll, type Spawned, spawnTracked } from './processes.ts';
 export { createTestRedis, redisSkipReason, type TestRedis } from './redis.ts';
+export { PrivatePostgres, PrivateRedis } from './services.ts';

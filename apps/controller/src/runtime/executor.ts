@@ -105,8 +105,13 @@ export class Executor implements ActionExecutor {
           case 'wake-host':
             this.wake(action);
             break;
+          case 'host-down':
+            // It left after FSD: its shutdown runs. When it boots again it must not see FSD.
+            if (action.how === 'acknowledged') this.deps.nut?.clearFor(action.host);
+            break;
+          case 'mains-returned':
           case 'outage-ended':
-            // Nothing of the outage stays raised: an appliance booting later must not see FSD.
+            // Mains is back for good: nothing of the outage stays raised.
             for (const host of this.deps.runtime.plan.hosts)
               if (host.kind === 'nut-client') this.deps.nut?.clearFor(host.id);
             break;
@@ -280,8 +285,14 @@ export class Executor implements ActionExecutor {
   // ---- restore ------------------------------------------------------------------------------
 
   private wake(action: WakeAction): void {
-    const { nut, queue, wake: config } = this.deps;
+    const { nut, queue, runtime, wake: config } = this.deps;
     if (action.kind === 'nut-client') nut?.clearFor(action.host);
+    // A host that already proves it is up needs no packet (its agent is connected, its NUT client
+    // logged in): report it at once.
+    if (this.healthyNow(action)) {
+      runtime.hostHealthy(action.host);
+      return;
+    }
     const tries = (everySeconds: number) =>
       Math.min(1000, Math.max(1, Math.floor((action.deadline - this.now()) / (everySeconds * 1000)) + 1));
     if (action.method === 'wol' || action.method === 'relay') {
@@ -304,26 +315,15 @@ export class Executor implements ActionExecutor {
         backoffMs: config.resendEvery * 1000,
       });
     }
-    this.checkHealth(action, tries);
-  }
-
-  private checkHealth(action: WakeAction, tries: (everySeconds: number) => number): void {
-    const { nut, hub, queue, runtime, wake: config } = this.deps;
-    const health = action.health;
-    if (health.type === 'agent' && hub.isConnected(action.host)) runtime.hostHealthy(action.host);
-    if (health.type === 'nut') {
-      const identity = nut?.identityOf(action.host);
-      if (identity && nut?.isLoggedIn(identity)) runtime.hostHealthy(action.host);
-    }
-    if (health.type === 'tcp') {
+    if (action.health.type === 'tcp') {
       const host = runtime.plan.hosts.find((h) => h.id === action.host);
-      const target = health.host ?? host?.address;
+      const target = action.health.host ?? host?.address;
       if (!target) throw new Error(`TCP health check of '${action.host}' needs the host's address`);
       const job: ProbeJob = {
         host: action.host,
         wakeId: action.wakeId,
         target,
-        port: health.port,
+        port: action.health.port,
         tries: tries(config.probeEvery),
       };
       void queue.add('probe', job, {
@@ -333,6 +333,17 @@ export class Executor implements ActionExecutor {
         backoffMs: config.probeEvery * 1000,
       });
     }
+  }
+
+  /** Whether the host's agent or NUT health check already holds (TCP is probed by its job). */
+  private healthyNow(action: WakeAction): boolean {
+    const { nut, hub } = this.deps;
+    if (action.health.type === 'agent') return hub.isConnected(action.host);
+    if (action.health.type === 'nut') {
+      const identity = nut?.identityOf(action.host);
+      return identity !== undefined && nut?.isLoggedIn(identity) === true;
+    }
+    return false;
   }
 
   /** The host's current run, if it is still being woken by this wake-up. */

@@ -70,7 +70,7 @@ export class JournalFlusher {
       else this.notifyIdle();
     } catch (error) {
       this.failures++;
-      const delay = Math.min(30_000, 250 * 2 ** Math.min(this.failures, 7));
+      const delay = Math.min(5000, 250 * 2 ** Math.min(this.failures, 5));
       this.log.warn(
         { err: error, pending: this.queue.length, retryInMs: delay },
         'cannot write the timeline to the database; keeping it in the journal',

@@ -60,6 +60,12 @@ export interface RuntimeEvents {
   lost: [{ source: string; reason: string }];
 }
 
+type HostProgress = Extract<EngineEvent, { type: 'host-progress' }>;
+
+function ackKey(event: HostProgress): string {
+  return `${event.host}\n${event.commandId}\n${event.step}\n${event.detail ?? ''}`;
+}
+
 export interface PlanVersion {
   version: number;
   origin: 'file' | 'api';
@@ -87,6 +93,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   private readonly lastStatus = new Map<string, string>();
   private readonly prelude: RecordedReading[] = [];
   private readonly pending: EngineEvent[] = [];
+  /** Acknowledgements of the running outage already applied (an agent repeats its last one after a reconnect). */
+  private readonly seenAcks = new Set<string>();
   private flushScheduled = false;
   private recordsSinceSnapshot = 0;
   private stopped = false;
@@ -135,6 +143,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     const { snapshot, after } = journal.recoveryRecords();
     let state = snapshot ?? this.state;
     const replayed: EngineAction[] = [];
+    for (const r of after)
+      if (r.kind === 'event' && r.event.type === 'host-progress') this.seenAcks.add(ackKey(r.event));
     for (let i = 0; i < after.length; ) {
       const record = after[i]!;
       if (record.kind !== 'event') {
@@ -235,14 +245,28 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     }
   }
 
-  /** An acknowledgement from an agent (or the NUT server, for nut-clients). Applied with others that arrive together. */
+  /**
+   * An acknowledgement from an agent (or the NUT server, for nut-clients). Applied with others that
+   * arrive together; one already applied (repeated after a reconnect or a controller restart) is
+   * not recorded twice.
+   */
   hostProgress(
     host: string,
     commandId: string,
     step: Extract<EngineEvent, { type: 'host-progress' }>['step'],
     detail?: string,
   ): void {
-    this.submit({ type: 'host-progress', host, commandId, step, ...(detail !== undefined && { detail }) });
+    const event: HostProgress = {
+      type: 'host-progress',
+      host,
+      commandId,
+      step,
+      ...(detail !== undefined && { detail }),
+    };
+    const key = ackKey(event);
+    if (this.seenAcks.has(key)) return;
+    this.seenAcks.add(key);
+    this.submit(event);
   }
 
   /** A host proved it is up (its agent said hello, its NUT client logged in, its port answered). */
@@ -327,6 +351,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     }
     const ended = actions.find((a) => a.type === 'outage-ended');
     if (ended) {
+      if (!this.state.outage) this.seenAcks.clear();
       const pending = this.state.outage ? undefined : this.pendingPlan;
       if (pending) {
         this.pendingPlan = undefined;
