@@ -3,7 +3,8 @@
  * replacing the plan over the API (validated, versioned, held back while an outage runs).
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { waitFor } from '@blackstart/tests';
 import type { DrillReport } from '../src/drill/drill.ts';
@@ -106,6 +107,11 @@ describe('operations', () => {
     const web = report.hosts.find((h) => h.host === 'web')!;
     const db = report.hosts.find((h) => h.host === 'db')!;
     assert.equal(web.how, 'acknowledged');
+    // Simulated time skipped straight to the trigger (debounce 1 s, on battery for 1 s), no further.
+    assert.ok(
+      web.triggeredAfter !== undefined && web.triggeredAfter <= 2,
+      `triggered after ${web.triggeredAfter} s`,
+    );
     assert.ok(
       web.seconds !== undefined && web.seconds >= 0.4,
       `web's drain hook took its time: ${web.seconds}`,
@@ -187,5 +193,26 @@ describe('operations', () => {
       '/api/v1/plan/versions/2',
     );
     assert.equal(second.body.plan.hosts[0]?.shutdown.timeout, 45);
+  });
+
+  test('blackstart drill runs one from the command line and prints each host', async () => {
+    const bin = resolve(import.meta.dirname, '../bin/blackstart.mjs');
+    const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
+        execFile(
+          process.execPath,
+          [bin, 'drill', ...args],
+          { timeout: 60_000, env: { ...process.env, ...env } },
+          (error, stdout, stderr) => done({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+    const missing = await run(['--url', t.controller.url], { BLACKSTART_API_TOKEN: '' });
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /an admin API token is needed/);
+    const r = await run(['--url', t.controller.url], { BLACKSTART_API_TOKEN: t.token });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Drill drill-[a-z0-9]+: completed \(plan version \d+\)/);
+    assert.match(r.stdout, /^ {2}web +\+ +\d+ s {2}shut down in [\d.]+ s — ups on battery for 1 s$/m);
+    assert.match(r.stdout, /Learned for the budget: .*web [\d.]+ s/);
   });
 });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { generateSigningKeys, signCommand, verifyCommand } from '@blackstart/agent-protocol';
 import { type EngineState, validatePlan } from '@blackstart/policy';
-import { tempDir } from '@blackstart/tests';
+import { tempDir, waitFor } from '@blackstart/tests';
 import type { TimelineStore } from '../src/db/index.ts';
 import { CommandSigner } from '../src/hub/signer.ts';
 import { JournalFlusher } from '../src/runtime/flusher.ts';
@@ -49,6 +49,14 @@ class RecordingExecutor implements ActionExecutor {
   }
 }
 
+interface Run {
+  journal: Journal;
+  flusher: JournalFlusher;
+  runtime: Runtime;
+  executor: RecordingExecutor;
+  abandoned: boolean;
+}
+
 /** The database is never reached here: the flusher keeps everything queued. */
 const unreachable = {
   write: () => Promise.reject(new Error('database down')),
@@ -56,19 +64,32 @@ const unreachable = {
 
 describe('recovery from the journal', () => {
   const dirs: Array<{ remove(): void }> = [];
-  afterEach(() => {
+  const runs: Run[] = [];
+  afterEach(async () => {
+    // Even when a test failed half-way, no timer outlives it.
+    for (const run of runs.splice(0)) await abandon(run);
     for (const d of dirs.splice(0)) d.remove();
   });
 
-  function open(dir: string, clock: () => number) {
+  function open(dir: string, clock: () => number): Run {
     const journal = Journal.open(join(dir, 'journal'));
     const flusher = new JournalFlusher(journal, new Cursor(join(dir, 'cursor')), unreachable, silent, 60_000);
     const runtime = new Runtime({ plan, journal, flusher, sources: new Map(), log: silent, clock });
     const executor = new RecordingExecutor();
-    return { journal, flusher, runtime, executor };
+    const run = { journal, flusher, runtime, executor, abandoned: false };
+    runs.push(run);
+    return run;
   }
 
-  async function abandon(run: ReturnType<typeof open>) {
+  /** Acknowledgements are applied in batches, a few milliseconds apart: wait for the next one. */
+  async function applied(run: Run) {
+    const seq = run.journal.lastSeq;
+    await waitFor(() => run.journal.lastSeq > seq, { timeoutMs: 2000, intervalMs: 5, what: 'the batch' });
+  }
+
+  async function abandon(run: Run) {
+    if (run.abandoned) return;
+    run.abandoned = true;
     // What kill -9 leaves: the journal as written, no compaction, nothing flushed. stop() only
     // silences the timer here (it writes nothing).
     await run.runtime.stop();
@@ -92,7 +113,7 @@ describe('recovery from the journal', () => {
     // Two acknowledgements in the same turn: one step, one fsync.
     first.runtime.hostProgress('app', commandId, 'received');
     first.runtime.hostProgress('app', commandId, 'powering-off', 'bye');
-    await new Promise((resolve) => setImmediate(resolve));
+    await applied(first);
     const batch = first.journal.read().filter((r) => r.kind === 'event' && r.batch === 2);
     assert.equal(batch.length, 1);
     const db = first.executor.performed.find(
@@ -102,7 +123,7 @@ describe('recovery from the journal', () => {
     const dbCommand = (db.action as { commandId: string }).commandId;
     now += 1000;
     first.runtime.hostProgress('db', dbCommand, 'powering-off');
-    await new Promise((resolve) => setImmediate(resolve));
+    await applied(first);
     const powerOff = first.executor.performed.find((p) => p.action.type === 'power-off-ups');
     assert.ok(powerOff, 'the UPS is powered off after both');
     const stateBefore = JSON.stringify(first.runtime.engineState);
@@ -207,6 +228,7 @@ describe('command signing', () => {
       };
       const fast = signer.sign(command);
       assert.equal(fast, await signCommand(keys, command));
+      assert.equal(await signer.signAsync(command), fast, 'the thread-pool path signs the same bytes');
       const verified = await verifyCommand(fast, {
         controllerKey: keys.publicKey,
         host: 'app',

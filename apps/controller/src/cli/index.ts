@@ -1,13 +1,21 @@
 import type { CliCommand } from './command.ts';
 import { UsageError } from './command.ts';
 import { demoCommand } from './demo.ts';
+import { drillCommand } from './drill.ts';
 import { hidCommand } from './hid.ts';
 import { planCommand } from './plan.ts';
 import { serveCommand } from './serve.ts';
 import { upscCommand } from './upsc.ts';
 
 /** Every `blackstart` subcommand, in the order `blackstart help` lists them. */
-const commands: CliCommand[] = [serveCommand, demoCommand, planCommand, upscCommand, hidCommand];
+const commands: CliCommand[] = [
+  serveCommand,
+  demoCommand,
+  planCommand,
+  upscCommand,
+  hidCommand,
+  drillCommand,
+];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

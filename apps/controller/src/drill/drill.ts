@@ -398,8 +398,8 @@ class Drill {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const outage = this.state.outage;
-    const at = nextWakeAt(this.state);
     if (outage && outage.inFlight > 0) {
+      const at = nextWakeAt(this.state);
       if (at !== undefined)
         this.timer = setTimeout(() => this.step([{ type: 'tick' }]), Math.max(0, at - this.vnow()));
       return;
@@ -409,10 +409,12 @@ class Drill {
     setImmediate(() => {
       this.advancing = false;
       if (this.ended) return;
+      if (this.state.outage && this.state.outage.inFlight > 0) return this.schedule();
       if (this.batteriesEmpty()) {
         this.end('completed', this.untriggeredMessage());
         return;
       }
+      const at = nextWakeAt(this.state);
       const target = at ?? this.vnow() + FAST_FORWARD_STEP_MS;
       const jump = Math.min(FAST_FORWARD_STEP_MS, Math.max(0, target - this.vnow()));
       this.offset += jump;

@@ -16,7 +16,7 @@ import type { CryptoKey, JWK } from 'jose';
 import type { WebSocket } from 'ws';
 import type { ControllerIdentity } from '../identity.ts';
 import type { Logger } from '../logger.ts';
-import { CommandSigner } from './signer.ts';
+import { CommandSigner, type SignableCommand } from './signer.ts';
 
 export interface HubEvents {
   /** An agent acknowledged a step of a command. */
@@ -36,6 +36,8 @@ export interface AgentInfo {
 export interface HubEmitterEvents {
   /** A signed command was written to an agent's socket. */
   'command-sent': [{ host: string; commandId: string; at: number }];
+  /** An acknowledgement arrived (emitted as it is read, before the runtime sees it). */
+  'ack-received': [{ host: string; ack: Ack }];
 }
 
 interface Connection {
@@ -61,9 +63,9 @@ export type Delivery = 'sent' | 'queued' | 'already-pending';
 
 /** Steps after which an agent has nothing more to say about a command. */
 const FINAL_STEPS = new Set(['powering-off', 'failed', 'cancelled', 'done']);
-/** Commands signed and written per turn of the event loop during a fan-out, so acknowledgements keep flowing. */
-const FAN_OUT_CHUNK = 256;
 const HELLO_TIMEOUT_MS = 10_000;
+/** Signatures a fan-out keeps in flight on the thread pool. */
+const SIGNING_IN_FLIGHT = 256;
 /** Between changes, the UPS state goes to agents at most this often (it is their lifeline, not a feed). */
 const UPS_STATE_EVERY_MS = 5000;
 
@@ -200,6 +202,7 @@ export class AgentHub extends EventEmitter<HubEmitterEvents> {
         }
         if (!connection.info) return this.reject(socket, 'not-identified', 'send hello first', true);
         if (message.type === 'ack') {
+          if (this.listenerCount('ack-received') > 0) this.emit('ack-received', { host, ack: message });
           if (FINAL_STEPS.has(message.step)) this.pending.get(host)?.delete(message.commandId);
           this.events.ack(host, message);
         }
@@ -236,39 +239,60 @@ export class AgentHub extends EventEmitter<HubEmitterEvents> {
    * journal shows outstanding, or a retried job).
    */
   sendCommand(command: OutgoingCommand): Delivery {
-    const now = this.clock();
+    const prepared = this.prepare(command);
+    if (prepared === 'already-pending') return prepared;
+    return this.deliver(command, prepared.signable, this.signer.sign(prepared.signable));
+  }
+
+  /**
+   * Sends many commands (a fan-out): signed on the thread pool, each written as soon as it is
+   * signed, so this thread only writes while other cores sign. Resolves with each delivery.
+   */
+  async sendCommands(commands: readonly OutgoingCommand[]): Promise<Delivery[]> {
+    const out = new Array<Delivery>(commands.length);
+    let next = 0;
+    // A bounded pipeline: the first commands leave at once, and this thread keeps writing (and
+    // reading acknowledgements) instead of queueing thousands of signatures up front.
+    const lane = async () => {
+      while (next < commands.length) {
+        const i = next++;
+        const command = commands[i]!;
+        const prepared = this.prepare(command);
+        out[i] =
+          prepared === 'already-pending'
+            ? prepared
+            : this.deliver(command, prepared.signable, await this.signer.signAsync(prepared.signable));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(SIGNING_IN_FLIGHT, commands.length) }, lane));
+    return out;
+  }
+
+  private prepare(command: OutgoingCommand): 'already-pending' | { signable: SignableCommand } {
+    const existing = this.pending.get(command.host)?.get(command.id);
+    if (existing && existing.expiresAt > this.clock()) return 'already-pending';
+    return {
+      signable: {
+        id: command.id,
+        target: command.host,
+        issuer: this.identity.id,
+        ttlSeconds: command.ttlSeconds,
+        now: this.clock(),
+        body: command.body,
+      },
+    };
+  }
+
+  private deliver(command: OutgoingCommand, signed: SignableCommand, jws: string): Delivery {
     const forHost = this.pending.get(command.host) ?? new Map<string, PendingCommand>();
     this.pending.set(command.host, forHost);
-    const existing = forHost.get(command.id);
-    if (existing && existing.expiresAt > now) return 'already-pending';
-    const jws = this.signer.sign({
-      id: command.id,
-      target: command.host,
-      issuer: this.identity.id,
-      ttlSeconds: command.ttlSeconds,
-      now,
-      body: command.body,
-    });
-    forHost.set(command.id, { jws, expiresAt: now + command.ttlSeconds * 1000 });
+    forHost.set(command.id, { jws, expiresAt: signed.now + command.ttlSeconds * 1000 });
     const connection = this.connections.get(command.host);
     if (!connection?.info) return 'queued';
     this.send(connection.socket, { type: 'command', jws });
     if (this.listenerCount('command-sent') > 0)
       this.emit('command-sent', { host: command.host, commandId: command.id, at: this.clock() });
     return 'sent';
-  }
-
-  /**
-   * Sends many commands (a fan-out), signing and writing them in chunks so acknowledgements
-   * already coming back are handled in between. Resolves with each command's delivery.
-   */
-  async sendCommands(commands: readonly OutgoingCommand[]): Promise<Delivery[]> {
-    const out: Delivery[] = [];
-    for (let i = 0; i < commands.length; i += FAN_OUT_CHUNK) {
-      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-      for (const c of commands.slice(i, i + FAN_OUT_CHUNK)) out.push(this.sendCommand(c));
-    }
-    return out;
   }
 
   /** Forgets a command that no longer matters (its host is past it); it is not re-sent on reconnect. */

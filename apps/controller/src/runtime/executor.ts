@@ -2,7 +2,14 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { uptime } from 'node:os';
 import { dirname } from 'node:path';
-import { type EngineAction, type EngineState, type HostRun, hostRuns } from '@blackstart/policy';
+import {
+  type EngineAction,
+  type EngineState,
+  type Host,
+  type HostRun,
+  hostRuns,
+  type Plan,
+} from '@blackstart/policy';
 import type { ControllerHostConfig, WakeConfig } from '../config.ts';
 import type { AgentHub, OutgoingCommand } from '../hub/agent-hub.ts';
 import type { JobQueue } from '../jobs/queue.ts';
@@ -48,7 +55,8 @@ interface ProbeJob {
  * the outage's timeline.
  */
 export class Executor implements ActionExecutor {
-  /** Last drill (or other) transform of command bodies: drills set `powerOff: false`. */
+  private readonly hostsByPlan = new WeakMap<Plan, Map<string, Host>>();
+
   constructor(
     private readonly deps: {
       runtime: Runtime;
@@ -139,8 +147,19 @@ export class Executor implements ActionExecutor {
     return kind === 'agent' || (kind === 'controller' && this.deps.controllerHost.powerOff === 'agent');
   }
 
+  /** The plan's hosts by id (a fan-out looks up thousands). */
+  private host(id: string): Host | undefined {
+    const plan = this.deps.runtime.plan;
+    let byId = this.hostsByPlan.get(plan);
+    if (!byId) {
+      byId = new Map(plan.hosts.map((h) => [h.id, h]));
+      this.hostsByPlan.set(plan, byId);
+    }
+    return byId.get(id);
+  }
+
   private shutdownCommand(action: ShutdownAction): OutgoingCommand {
-    const host = this.deps.runtime.plan.hosts.find((h) => h.id === action.host);
+    const host = this.host(action.host);
     return {
       host: action.host,
       id: action.commandId,
@@ -316,8 +335,7 @@ export class Executor implements ActionExecutor {
       });
     }
     if (action.health.type === 'tcp') {
-      const host = runtime.plan.hosts.find((h) => h.id === action.host);
-      const target = action.health.host ?? host?.address;
+      const target = action.health.host ?? this.host(action.host)?.address;
       if (!target) throw new Error(`TCP health check of '${action.host}' needs the host's address`);
       const job: ProbeJob = {
         host: action.host,

@@ -18,6 +18,8 @@ import type { Journal, JournalEntry, JournalRecord, RecordedReading } from './jo
 
 const COMPACT_AFTER_RECORDS = 5000;
 const PRELUDE_MS = 10 * 60_000;
+/** Acknowledgements arriving within this long of a step that applied some go into one step. */
+const BATCH_EVERY_MS = 25;
 
 /** An action as journaled: `seq` is its record's sequence number (what a `done` note refers to). */
 export interface JournaledAction {
@@ -96,6 +98,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   /** Acknowledgements of the running outage already applied (an agent repeats its last one after a reconnect). */
   private readonly seenAcks = new Set<string>();
   private flushScheduled = false;
+  private lastBatchAt = Number.NEGATIVE_INFINITY;
   private recordsSinceSnapshot = 0;
   private stopped = false;
   private executor: ActionExecutor | undefined;
@@ -274,18 +277,25 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.submit({ type: 'host-healthy', host });
   }
 
-  /** Queues an event to be applied, with any others arriving in the same turn of the event loop, in one step. */
+  /**
+   * Queues an event to be applied, with any others arriving meanwhile, in one step: in the next
+   * turn of the event loop, but at most one such step (one fsync) every few milliseconds while
+   * acknowledgements pour in from a fan-out.
+   */
   submit(event: EngineEvent): void {
     if (this.stopped) return;
     this.pending.push(event);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => this.flushPending());
+    const wait = this.lastBatchAt + BATCH_EVERY_MS - performance.now();
+    if (wait > 0) setTimeout(() => this.flushPending(), wait);
+    else setImmediate(() => this.flushPending());
   }
 
   private flushPending(): void {
     this.flushScheduled = false;
     if (this.pending.length === 0 || this.stopped) return;
+    this.lastBatchAt = performance.now();
     this.step(this.pending.splice(0));
   }
 
