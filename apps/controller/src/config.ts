@@ -185,7 +185,7 @@ export const ControllerHostSchema = Type.Object(
       [Type.Literal('agent'), Type.Literal('systemd-path'), Type.Literal('command'), Type.Literal('dry-run')],
       { default: 'agent' },
     ),
-    requestFile: Type.String({ minLength: 1, default: '/run/blackstart/poweroff' }),
+    requestFile: Type.String({ minLength: 1, default: '/run/blackstart/poweroff-request' }),
     command: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
   },
   { additionalProperties: false, default: {} },
