@@ -117,9 +117,19 @@ export class Executor implements ActionExecutor {
             // It left after FSD: its shutdown runs. When it boots again it must not see FSD.
             if (action.how === 'acknowledged') this.deps.nut?.clearFor(action.host);
             break;
-          case 'mains-returned':
+          case 'mains-returned': {
+            // Mains is back for good: a nut-client counted down (past its deadline) must not see FSD
+            // when it boots. One still commanded keeps it: it is cancelled, or it must still go.
+            const runs = hostRuns(this.deps.runtime.engineState);
+            for (const host of this.deps.runtime.plan.hosts) {
+              const phase = runs.get(host.id)?.phase;
+              if (host.kind === 'nut-client' && (phase === 'down' || phase === 'overdue'))
+                this.deps.nut?.clearFor(host.id);
+            }
+            break;
+          }
           case 'outage-ended':
-            // Mains is back for good: nothing of the outage stays raised.
+            // Nothing of the outage stays raised.
             for (const host of this.deps.runtime.plan.hosts)
               if (host.kind === 'nut-client') this.deps.nut?.clearFor(host.id);
             break;
