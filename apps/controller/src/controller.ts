@@ -148,6 +148,8 @@ export async function startController(
   );
   for (const agent of await agents.list()) await hub.trustAgent(agent.host, agent.publicJwk);
 
+  // STARTTLS on the NUT server uses the controller's certificate (made for it when HTTPS is off).
+  const nutTls = config.nutServer?.tls && !tls ? await loadOrCreateCertificate(dataDir, names) : tls;
   const nut = config.nutServer
     ? new ControllerNutServer(
         config.nutServer,
@@ -159,7 +161,7 @@ export async function startController(
             runtime.hostProgress(host, commandId, 'powering-off', detail),
         },
         log,
-        tls,
+        nutTls,
       )
     : undefined;
 

@@ -14,6 +14,7 @@ import { NutClient } from '@blackstart/nut-protocol';
 import type { EngineAction } from '@blackstart/policy';
 import { freePort, tempDir, waitFor } from '@blackstart/tests';
 import type { OutageTimeline } from '../src/db/index.ts';
+import { certificateFingerprint } from '../src/security/tls.ts';
 import type { SimulatorSource } from '../src/sources/simulator.ts';
 import { magicPacket } from '../src/wake/network.ts';
 import { indexOf, startTestController, type TestController } from './helpers.ts';
@@ -27,12 +28,13 @@ class Appliance {
   fsdAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(port: number, user: string, password: string) {
+  constructor(port: number, user: string, password: string, fingerprint?: string) {
     this.client = new NutClient({
       host: '127.0.0.1',
       port,
       reconnect: false,
       session: { username: user, password, login: 'ups' },
+      ...(fingerprint && { tls: { mode: 'require', fingerprint256: fingerprint, servername: '127.0.0.1' } }),
     });
   }
 
@@ -80,6 +82,7 @@ describe('an outage carried out end to end', () => {
           { name: 'other', password: 'otherpass' },
         ],
         clients: { nas: { user: 'nas' } },
+        tls: true,
       },
       controllerHost: { powerOff: 'systemd-path', requestFile },
       wake: { networks: [{ broadcast: '127.0.0.1', port: udpPort }], resendEvery: 1, probeEvery: 0.3 },
@@ -130,7 +133,9 @@ describe('an outage carried out end to end', () => {
     await t.agent('app');
     await t.agent('db');
     const nutPort = controller.nut!.port;
-    const nas = await new Appliance(nutPort, 'nas', 'naspass').start();
+    // The NAS talks STARTTLS, pinning the certificate the controller made for its NUT server.
+    const pin = certificateFingerprint(readFileSync(join(t.dir, 'controller', 'tls-cert.pem'), 'utf8'));
+    const nas = await new Appliance(nutPort, 'nas', 'naspass', pin.replace(/^sha256:/, '')).start();
     const other = await new Appliance(nutPort, 'other', 'otherpass').start();
     appliances.push(nas, other);
     await waitFor(() => controller.nut!.server.numLogins('ups') === 2, {
