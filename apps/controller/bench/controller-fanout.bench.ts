@@ -2,6 +2,8 @@
 // once) to each agent's `received` acknowledgement arriving back at the controller, for N agents
 // connected from a separate load-generator process (fanout-agents.ts). Also the controller's memory
 // per connected agent, and the cost of signing one command with jose and with node:crypto.
+// FANOUT_DEBUG=1 prints each round's phases to stderr (decision, first and last command written,
+// first and last acknowledgement); FANOUT_DATABASE_URL runs the controller on PostgreSQL instead of PGlite.
 import { fork } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';

@@ -265,6 +265,8 @@ export const ConfigSchema = Type.Object(
       {
         /** redis:// URL for side-effect jobs; when absent jobs run in-process. */
         url: Type.Optional(Type.String()),
+        /** Key prefix of the job queue (controllers sharing one Redis need their own). */
+        prefix: Type.String({ minLength: 1, maxLength: 128, default: 'blackstart' }),
       },
       { additionalProperties: false, default: {} },
     ),

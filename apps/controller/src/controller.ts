@@ -86,7 +86,7 @@ export async function startController(
       : mode === 'files'
         ? readCertificateFiles(config.server.tls!.cert!, config.server.tls!.key!)
         : undefined;
-  const queue = createJobQueue(config.redis.url, log);
+  const queue = createJobQueue(config.redis.url, log, { prefix: config.redis.prefix });
   queue.register('agent-seen', async (data) => {
     const { host, at } = data as { host: string; at: number };
     await agents.markSeen(host, new Date(at));
