@@ -62,15 +62,31 @@ export async function startController(
 ): Promise<Controller> {
   const dataDir = resolve(config.dataDir);
   const identity = await loadOrCreateIdentity(dataDir);
+  // The outage path never waits on PostgreSQL: unreachable at start, it is retried in the
+  // background while the controller runs from its journal and local copies.
   const database = await openDatabase(
     config.database.url ? { url: config.database.url } : { pgliteDir: join(dataDir, 'db') },
+    {
+      whenUnreachable: 'retry',
+      onRetry: (error) =>
+        log.warn(
+          { err: error.message },
+          'database unreachable: starting without it, retrying in the background',
+        ),
+    },
   );
+  if (!database.isReady)
+    void database.ready.then(
+      () => log.info('database reachable again: migrations applied'),
+      (error: unknown) => log.error({ err: error }, 'database migrations failed'),
+    );
   const timeline = new TimelineStore(database.db);
-  const agents = new AgentStore(database.db);
+  const agents = new AgentStore(database.db, join(dataDir, 'agents.json'));
   const auth = await Auth.create({
     dataDir,
     identity,
-    store: new ApiTokenStore(database.db),
+    databaseReady: database.isReady,
+    store: new ApiTokenStore(database.db, join(dataDir, 'api-tokens.json')),
     adminPassword: config.auth.adminPassword,
     viewerPassword: config.auth.viewerPassword,
     sessionHours: config.auth.sessionHours,
@@ -146,7 +162,8 @@ export async function startController(
     },
     log,
   );
-  for (const agent of await agents.list()) await hub.trustAgent(agent.host, agent.publicJwk);
+  for (const agent of await agents.trusted(database.isReady))
+    await hub.trustAgent(agent.host, agent.publicJwk);
 
   // STARTTLS on the NUT server uses the controller's certificate (made for it when HTTPS is off).
   const nutTls = config.nutServer?.tls && !tls ? await loadOrCreateCertificate(dataDir, names) : tls;
