@@ -14,4 +14,5 @@ export {
 export { createTestDatabase, postgresSkipReason, type TestDatabase } from './postgres.ts';
 export { killAll, type Spawned, spawnTracked } from './processes.ts';
 export { createTestRedis, redisSkipReason, type TestRedis } from './redis.ts';
+export { PrivatePostgres, PrivateRedis } from './services.ts';
 export { DOCKER_API_LAB_TOOLS, DockerApiLab, LIBVIRT_LAB_TOOLS, LibvirtLab } from './virt-labs.ts';

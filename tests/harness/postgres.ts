@@ -47,7 +47,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   };
 }
 
-function postgresBinDir(): string | undefined {
+export function postgresBinDir(): string | undefined {
   if (findTool('initdb') && findTool('postgres')) return dirnameOf('initdb');
   const base = '/usr/lib/postgresql';
   if (!existsSync(base)) return undefined;

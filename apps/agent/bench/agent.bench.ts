@@ -127,7 +127,7 @@ const stillConnected = controller.hub.isConnected('bench');
 rmSync(join(stateDir, 'dry-run.jsonl'), { force: true });
 const body = { action: 'shutdown' as const, outage: 'bench', reason: 'benchmark', hooks: [], powerOff: true };
 for (let i = 0; i < COMMANDS; i++) {
-  await controller.hub.sendCommand('bench', { id: `bench-${i}`, body, ttlSeconds: 60 });
+  await controller.hub.sendCommand({ host: 'bench', id: `bench-${i}`, body, ttlSeconds: 60 });
   await waitFor(
     () =>
       existsSync(join(stateDir, 'dry-run.jsonl')) &&
@@ -156,7 +156,7 @@ for (let i = 0; i < SYSTEMD_PATH_RUNS; i++) {
     BLACKSTART_POWER_REQUEST_DIR: requestDir,
   });
   execFileSync('mkdir', ['-p', requestDir]);
-  await controller.hub.sendCommand('bench', { id: `path-${i}`, body, ttlSeconds: 60 });
+  await controller.hub.sendCommand({ host: 'bench', id: `path-${i}`, body, ttlSeconds: 60 });
   const file = join(requestDir, 'poweroff-request');
   await waitFor(() => existsSync(file), { timeoutMs: 10_000, intervalMs: 2, what: 'the request file' });
   const request = JSON.parse(readFileSync(file, 'utf8')) as { receivedAt: number; requestedAt: number };

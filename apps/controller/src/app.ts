@@ -15,6 +15,7 @@ import { type AgentStore, EnrollmentError, type TimelineStore } from './db/index
 import type { AgentHub } from './hub/agent-hub.ts';
 import type { Logger } from './logger.ts';
 import { enrollmentInstallCommand, registerAgentInstall } from './routes/agent-install.ts';
+import { type OperationsDeps, registerOperationsRoutes } from './routes/operations.ts';
 import {
   ApiTokenInfo,
   CreateApiTokenRequest,
@@ -34,7 +35,7 @@ import {
 import type { Auth, Principal } from './security/auth.ts';
 import type { TlsMaterial } from './security/tls.ts';
 
-export interface AppDeps {
+export interface AppDeps extends OperationsDeps {
   controllerId: string;
   controllerKey: { kty: string; crv: string; x: string };
   timeline: TimelineStore;
@@ -44,8 +45,8 @@ export interface AppDeps {
   tls?: TlsMaterial | undefined;
   databaseKind: string;
   queueKind: string;
-  /** The running outage's id, if any. */
-  currentOutage(): string | null;
+  /** The NUT server's port, when it runs. */
+  nutPort(): number | undefined;
   journalStatus(): { lastSeq: number; pendingFlush: number };
   logger: Logger;
   clock?: () => number;
@@ -127,7 +128,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         database: { kind: deps.databaseKind, reachable },
         queue: deps.queueKind,
         agents: { connected: deps.hub.connectedHosts() },
-        outage: deps.currentOutage(),
+        outage: deps.runtime.engineState.outage?.id ?? null,
+        plan: { version: deps.plans.current.version },
+        nutServer: deps.nutPort() ?? null,
         journal: deps.journalStatus(),
       };
     },
@@ -280,6 +283,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       }
     },
   );
+
+  registerOperationsRoutes(app, deps, clock);
 
   return app;
 }

@@ -2,6 +2,7 @@ import { agentCommand } from './agent.ts';
 import type { CliCommand } from './command.ts';
 import { UsageError } from './command.ts';
 import { demoCommand } from './demo.ts';
+import { drillCommand } from './drill.ts';
 import { hidCommand } from './hid.ts';
 import { planCommand } from './plan.ts';
 import { serveCommand } from './serve.ts';
@@ -15,6 +16,7 @@ const commands: CliCommand[] = [
   upscCommand,
   hidCommand,
   agentCommand,
+  drillCommand,
 ];
 
 function help(): string {

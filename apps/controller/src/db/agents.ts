@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { and, eq, gt, isNull } from 'drizzle-orm';
 import type { Database } from './client.ts';
+import { LocalCache } from './local-cache.ts';
 import { agents, enrollmentTokens } from './schema.ts';
 
 export interface EnrolledAgent {
@@ -24,9 +25,19 @@ export class EnrollmentError extends Error {
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
+type CachedAgent = Pick<EnrolledAgent, 'host' | 'publicJwk' | 'keyId'>;
+
 /** Enrollment tokens and enrolled agents. */
 export class AgentStore {
-  constructor(private readonly db: Database) {}
+  private readonly cache: LocalCache<CachedAgent[]> | undefined;
+
+  /** `cacheFile` keeps the agents' keys beside the database (see LocalCache). */
+  constructor(
+    private readonly db: Database,
+    cacheFile?: string,
+  ) {
+    this.cache = cacheFile ? new LocalCache(cacheFile) : undefined;
+  }
 
   /** Mints a single-use token valid for `ttlSeconds`. Only its hash is stored. */
   async mintToken(options: {
@@ -54,7 +65,7 @@ export class AgentStore {
     facts: Record<string, unknown>;
     now: Date;
   }): Promise<EnrolledAgent> {
-    return await this.db.transaction(async (tx) => {
+    const enrolled = await this.db.transaction(async (tx) => {
       const [claimed] = await tx
         .update(enrollmentTokens)
         .set({ usedAt: options.now, usedBy: options.host })
@@ -88,10 +99,35 @@ export class AgentStore {
         });
       return row;
     });
+    if (this.cache) {
+      const others = (this.cache.read() ?? []).filter((a) => a.host !== options.host);
+      this.cache.write([
+        ...others,
+        { host: options.host, publicJwk: options.publicJwk, keyId: options.keyId },
+      ]);
+    }
+    return enrolled;
   }
 
   async list(): Promise<EnrolledAgent[]> {
-    return await this.db.select().from(agents).orderBy(agents.host);
+    const rows = await this.db.select().from(agents).orderBy(agents.host);
+    this.cache?.write(rows.map((r) => ({ host: r.host, publicJwk: r.publicJwk, keyId: r.keyId })));
+    return rows;
+  }
+
+  /**
+   * The enrolled agents' keys: from the database, or — when it cannot be asked (`reachable` false)
+   * or does not answer — from the local copy.
+   */
+  async trusted(reachable: boolean): Promise<CachedAgent[]> {
+    if (reachable) {
+      try {
+        return await this.list();
+      } catch (error) {
+        if (!this.cache) throw error;
+      }
+    }
+    return this.cache?.read() ?? [];
   }
 
   async markSeen(host: string, at: Date): Promise<void> {

@@ -1,4 +1,4 @@
-import { bigint, index, jsonb, pgTable, real, text, timestamp } from 'drizzle-orm/pg-core';
+import { bigint, index, integer, jsonb, pgTable, real, text, timestamp } from 'drizzle-orm/pg-core';
 
 const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
@@ -81,4 +81,25 @@ export const apiTokens = pgTable('api_tokens', {
   role: text('role').notNull(),
   createdAt: at('created_at').notNull(),
   revokedAt: at('revoked_at'),
+});
+
+/** Every version of the plan that was in force: from the configuration file or the API. */
+export const planVersions = pgTable('plan_versions', {
+  version: integer('version').primaryKey(),
+  /** file | api */
+  origin: text('origin').notNull(),
+  author: text('author'),
+  createdAt: at('created_at').notNull(),
+  plan: jsonb('plan').$type<Record<string, unknown>>().notNull(),
+});
+
+/** Rehearsals: the plan run against a simulated outage with every power action held back. */
+export const drills = pgTable('drills', {
+  id: text('id').primaryKey(),
+  startedAt: at('started_at').notNull(),
+  endedAt: at('ended_at'),
+  /** running | completed | failed | aborted | timed-out */
+  status: text('status').notNull(),
+  planVersion: integer('plan_version'),
+  result: jsonb('result').$type<Record<string, unknown>>().notNull(),
 });

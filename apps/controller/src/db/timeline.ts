@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import type { JournalRecord, RecordedReading } from '../runtime/journal.ts';
 import type { Database } from './client.ts';
-import { outages, timelineEvents, upsReadings } from './schema.ts';
+import { outages, planVersions, timelineEvents, upsReadings } from './schema.ts';
 
 export interface OutageSummary {
   id: string;
@@ -30,6 +30,13 @@ export interface TelemetryPoint {
   inputVoltage: number | null;
 }
 
+export interface PlanVersionSummary {
+  version: number;
+  origin: string;
+  author: string | null;
+  createdAt: string;
+}
+
 export interface OutageTimeline extends OutageSummary {
   events: TimelineEntry[];
   readings: TelemetryPoint[];
@@ -51,6 +58,7 @@ export class TimelineStore {
     const ended: Array<{ id: string; at: Date; outcome: string }> = [];
     const events: TimelineRow[] = [];
     const readings: ReadingRow[] = [];
+    const plans: Array<typeof planVersions.$inferInsert> = [];
     const addReading = (outageId: string, r: RecordedReading) => {
       readings.push({
         seq: r.seq,
@@ -79,6 +87,15 @@ export class TimelineStore {
     for (const record of records) {
       switch (record.kind) {
         case 'snapshot':
+          break;
+        case 'plan':
+          plans.push({
+            version: record.version,
+            origin: record.origin,
+            author: record.author ?? null,
+            createdAt: new Date(record.at),
+            plan: record.plan as unknown as Record<string, unknown>,
+          });
           break;
         case 'backfill':
           for (const r of record.readings) addReading(record.outage, r);
@@ -150,8 +167,9 @@ export class TimelineStore {
           break;
       }
     }
-    if (started.length + ended.length + events.length + readings.length === 0) return;
+    if (started.length + ended.length + events.length + readings.length + plans.length === 0) return;
     await this.db.transaction(async (tx) => {
+      if (plans.length > 0) await tx.insert(planVersions).values(plans).onConflictDoNothing();
       if (started.length > 0) await tx.insert(outages).values(started).onConflictDoNothing();
       for (const chunk of chunks(events, 500))
         await tx.insert(timelineEvents).values(chunk).onConflictDoNothing();
@@ -202,6 +220,26 @@ export class TimelineStore {
     };
   }
 
+  /** Plan versions, newest first (without the plans themselves). */
+  async listPlanVersions(limit = 100): Promise<PlanVersionSummary[]> {
+    const rows = await this.db
+      .select({
+        version: planVersions.version,
+        origin: planVersions.origin,
+        author: planVersions.author,
+        createdAt: planVersions.createdAt,
+      })
+      .from(planVersions)
+      .orderBy(desc(planVersions.version))
+      .limit(limit);
+    return rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString() }));
+  }
+
+  async planVersion(version: number): Promise<(PlanVersionSummary & { plan: unknown }) | undefined> {
+    const [row] = await this.db.select().from(planVersions).where(eq(planVersions.version, version));
+    return row && { ...row, createdAt: row.createdAt.toISOString() };
+  }
+
   /** A cheap round trip used by the health endpoint. */
   async ping(): Promise<void> {
     await this.db.execute(sql`select 1`);
@@ -220,4 +258,84 @@ function summary(row: typeof outages.$inferSelect): OutageSummary {
 
 function* chunks<T>(items: T[], size: number): Generator<T[]> {
   for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
+
+const CSV_COLUMNS = [
+  'at',
+  'offset_s',
+  'type',
+  'host',
+  'source',
+  'status',
+  'charge',
+  'runtime',
+  'load',
+  'input_voltage',
+  'detail',
+] as const;
+
+function csvField(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  const text =
+    typeof value === 'string' ? value : typeof value === 'number' ? String(value) : JSON.stringify(value);
+  // Cells a spreadsheet would run as a formula get a leading quote (CSV injection).
+  const safe = /^[=+\-@\t\r]/.test(text) && typeof value === 'string' ? `'${text}` : text;
+  return /[",\n\r]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
+}
+
+/**
+ * An outage as CSV: one row per timeline event and per UPS reading, in time order (events before
+ * readings at the same instant), with the offset from the outage start. RFC 4180 quoting.
+ */
+export function timelineCsv(timeline: OutageTimeline): string {
+  const start = Date.parse(timeline.startedAt);
+  type Row = { at: string; order: number; cells: Record<(typeof CSV_COLUMNS)[number], unknown> };
+  const rows: Row[] = [];
+  for (const e of timeline.events) {
+    const { message, ...rest } = e.data as { message?: unknown };
+    const detail =
+      e.kind === 'note'
+        ? [message, Object.keys(rest).length > 0 ? JSON.stringify(rest) : undefined].filter(Boolean).join(' ')
+        : JSON.stringify(e.data);
+    rows.push({
+      at: e.at,
+      order: 0,
+      cells: {
+        at: e.at,
+        offset_s: ((Date.parse(e.at) - start) / 1000).toFixed(3),
+        type: e.kind,
+        host: e.host,
+        source: e.source,
+        status: e.kind === 'ups-status' ? (e.data.status as string) : null,
+        charge: null,
+        runtime: null,
+        load: null,
+        input_voltage: null,
+        detail,
+      },
+    });
+  }
+  for (const r of timeline.readings) {
+    rows.push({
+      at: r.at,
+      order: 1,
+      cells: {
+        at: r.at,
+        offset_s: ((Date.parse(r.at) - start) / 1000).toFixed(3),
+        type: 'reading',
+        host: null,
+        source: r.source,
+        status: r.status,
+        charge: r.charge,
+        runtime: r.runtime,
+        load: r.load,
+        input_voltage: r.inputVoltage,
+        detail: null,
+      },
+    });
+  }
+  rows.sort((a, b) => Date.parse(a.at) - Date.parse(b.at) || a.order - b.order);
+  const lines = [CSV_COLUMNS.join(',')];
+  for (const row of rows) lines.push(CSV_COLUMNS.map((c) => csvField(row.cells[c])).join(','));
+  return `${lines.join('\r\n')}\r\n`;
 }

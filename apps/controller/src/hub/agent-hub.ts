@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import {
   type Ack,
   agentTokenHost,
@@ -7,7 +8,6 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   parseAgentMessage,
-  signCommand,
   verifyAgentToken,
 } from '@blackstart/agent-protocol';
 import type {} from '@fastify/websocket';
@@ -16,17 +16,35 @@ import type { CryptoKey, JWK } from 'jose';
 import type { WebSocket } from 'ws';
 import type { ControllerIdentity } from '../identity.ts';
 import type { Logger } from '../logger.ts';
+import { CommandSigner, type SignableCommand } from './signer.ts';
 
 export interface HubEvents {
   /** An agent acknowledged a step of a command. */
   ack(host: string, ack: Ack): void;
-  connected(host: string, info: { version: string; hostname: string; powerAction: string }): void;
+  connected(host: string, info: AgentInfo): void;
   disconnected(host: string): void;
+}
+
+export interface AgentInfo {
+  version: string;
+  hostname: string;
+  powerAction: string;
+  bootId?: string;
+}
+
+/** What the hub tells listeners (benchmarks, the drill) as commands leave. */
+export interface HubEmitterEvents {
+  /** A signed command was written to an agent's socket. */
+  'command-sent': [{ host: string; commandId: string; at: number }];
+  /** An acknowledgement arrived (emitted as it is read, before the runtime sees it). */
+  'ack-received': [{ host: string; ack: Ack }];
 }
 
 interface Connection {
   socket: WebSocket;
   alive: boolean;
+  info?: AgentInfo;
+  connectedAt: number;
 }
 
 interface PendingCommand {
@@ -34,18 +52,37 @@ interface PendingCommand {
   expiresAt: number;
 }
 
+export interface OutgoingCommand {
+  host: string;
+  id: string;
+  body: CommandBody;
+  ttlSeconds: number;
+}
+
+export type Delivery = 'sent' | 'queued' | 'already-pending';
+
+/** Steps after which an agent has nothing more to say about a command. */
+const FINAL_STEPS = new Set(['powering-off', 'failed', 'cancelled', 'done']);
+const HELLO_TIMEOUT_MS = 10_000;
+/** Signatures a fan-out keeps in flight on the thread pool. */
+const SIGNING_IN_FLIGHT = 256;
+/** Between changes, the UPS state goes to agents at most this often (it is their lifeline, not a feed). */
+const UPS_STATE_EVERY_MS = 5000;
+
 /**
  * The WebSocket endpoint agents connect to. Agents authenticate before the upgrade with a
  * short-lived token signed by the key they enrolled; commands are signed by the controller and
  * kept until acknowledged, so an agent that reconnects still gets them.
  */
-export class AgentHub {
+export class AgentHub extends EventEmitter<HubEmitterEvents> {
   private readonly connections = new Map<string, Connection>();
   private readonly agentKeys = new Map<string, CryptoKey>();
   private readonly pending = new Map<string, Map<string, PendingCommand>>();
   private readonly usedNonces = new Map<string, number>();
+  private readonly signer: CommandSigner;
   private heartbeat: NodeJS.Timeout | undefined;
-  private lastUpsState: string | undefined;
+  private lastUpsState: { onBattery: boolean; charge?: number; runtime?: number; sentAt: number } | undefined;
+  private upsStateFrame: Buffer | undefined;
 
   constructor(
     private readonly identity: ControllerIdentity,
@@ -53,7 +90,10 @@ export class AgentHub {
     private readonly log: Logger,
     private readonly clock: () => number = Date.now,
     private readonly pingIntervalMs = 15_000,
-  ) {}
+  ) {
+    super();
+    this.signer = new CommandSigner(identity.keys);
+  }
 
   /** Makes an enrolled agent's public key known (at start, and when an agent enrolls). */
   async trustAgent(host: string, publicJwk: JWK): Promise<void> {
@@ -61,11 +101,26 @@ export class AgentHub {
   }
 
   isConnected(host: string): boolean {
-    return this.connections.has(host);
+    return this.connections.get(host)?.info !== undefined;
   }
 
   connectedHosts(): string[] {
-    return [...this.connections.keys()].sort();
+    return [...this.connections.entries()]
+      .filter(([, c]) => c.info)
+      .map(([host]) => host)
+      .sort();
+  }
+
+  get connectedCount(): number {
+    return this.connections.size;
+  }
+
+  /** Connected agents with what they said in their hello. */
+  agents(): Array<AgentInfo & { host: string; connectedAt: number }> {
+    return [...this.connections.entries()]
+      .filter(([, c]) => c.info)
+      .map(([host, c]) => ({ host, connectedAt: c.connectedAt, ...c.info! }))
+      .sort((a, b) => a.host.localeCompare(b.host));
   }
 
   register(app: FastifyInstance): void {
@@ -101,18 +156,19 @@ export class AgentHub {
   }
 
   private accept(host: string, socket: WebSocket): void {
-    const previous = this.connections.get(host);
-    if (previous) previous.socket.close(4000, 'replaced by a newer connection');
-    const connection: Connection = { socket, alive: true };
-    let identified = false;
+    const connection: Connection = { socket, alive: true, connectedAt: this.clock() };
+    // An authenticated socket that never says hello is closed rather than kept.
+    const helloTimer = setTimeout(() => {
+      if (!connection.info) socket.close(1008, 'no hello');
+    }, HELLO_TIMEOUT_MS);
+    helloTimer.unref();
     socket.on('pong', () => {
       connection.alive = true;
     });
     socket.on('message', (data, isBinary) => {
       if (isBinary) return socket.close(1003, 'text frames only');
-      const raw = data as Buffer;
       try {
-        const message = parseAgentMessage(raw);
+        const message = parseAgentMessage(data as Buffer);
         if (message.type === 'hello') {
           if (message.host !== host)
             return this.reject(
@@ -121,8 +177,17 @@ export class AgentHub {
               `authenticated as '${host}', hello says '${message.host}'`,
               true,
             );
-          if (identified) return;
-          identified = true;
+          if (connection.info) return;
+          clearTimeout(helloTimer);
+          const previous = this.connections.get(host);
+          if (previous && previous !== connection)
+            previous.socket.close(4000, 'replaced by a newer connection');
+          connection.info = {
+            version: message.version,
+            hostname: message.hostname,
+            powerAction: message.powerAction,
+            ...(message.bootId !== undefined && { bootId: message.bootId }),
+          };
           this.connections.set(host, connection);
           this.send(socket, {
             type: 'welcome',
@@ -130,19 +195,15 @@ export class AgentHub {
             controller: this.identity.id,
             serverTime: this.clock(),
           });
-          if (this.lastUpsState) socket.send(this.lastUpsState);
-          this.events.connected(host, {
-            version: message.version,
-            hostname: message.hostname,
-            powerAction: message.powerAction,
-          });
+          if (this.upsStateFrame) socket.send(this.upsStateFrame, { binary: false });
+          this.events.connected(host, connection.info);
           this.deliverPending(host);
           return;
         }
-        if (!identified) return this.reject(socket, 'not-identified', 'send hello first', true);
+        if (!connection.info) return this.reject(socket, 'not-identified', 'send hello first', true);
         if (message.type === 'ack') {
-          if (message.step === 'powering-off' || message.step === 'failed' || message.step === 'cancelled')
-            this.pending.get(host)?.delete(message.commandId);
+          if (this.listenerCount('ack-received') > 0) this.emit('ack-received', { host, ack: message });
+          if (FINAL_STEPS.has(message.step)) this.pending.get(host)?.delete(message.commandId);
           this.events.ack(host, message);
         }
       } catch (error) {
@@ -154,6 +215,7 @@ export class AgentHub {
       }
     });
     socket.on('close', () => {
+      clearTimeout(helloTimer);
       if (this.connections.get(host) === connection) {
         this.connections.delete(host);
         this.events.disconnected(host);
@@ -172,29 +234,70 @@ export class AgentHub {
   }
 
   /**
-   * Signs a command for `host` and sends it, or keeps it until the agent connects. Resolves to
-   * whether it went out now.
+   * Signs a command for its host and sends it, or keeps it until the agent connects. A command
+   * whose id is already waiting for that host is not signed again (a restart re-issuing what the
+   * journal shows outstanding, or a retried job).
    */
-  async sendCommand(
-    host: string,
-    command: { id: string; body: CommandBody; ttlSeconds: number },
-  ): Promise<'sent' | 'queued'> {
-    const now = this.clock();
-    const jws = await signCommand(this.identity.keys, {
-      id: command.id,
-      target: host,
-      issuer: this.identity.id,
-      ttlSeconds: command.ttlSeconds,
-      now,
-      body: command.body,
-    });
-    const forHost = this.pending.get(host) ?? new Map<string, PendingCommand>();
-    this.pending.set(host, forHost);
-    forHost.set(command.id, { jws, expiresAt: now + command.ttlSeconds * 1000 });
-    const connection = this.connections.get(host);
-    if (!connection) return 'queued';
+  sendCommand(command: OutgoingCommand): Delivery {
+    const prepared = this.prepare(command);
+    if (prepared === 'already-pending') return prepared;
+    return this.deliver(command, prepared.signable, this.signer.sign(prepared.signable));
+  }
+
+  /**
+   * Sends many commands (a fan-out): signed on the thread pool, each written as soon as it is
+   * signed, so this thread only writes while other cores sign. Resolves with each delivery.
+   */
+  async sendCommands(commands: readonly OutgoingCommand[]): Promise<Delivery[]> {
+    const out = new Array<Delivery>(commands.length);
+    let next = 0;
+    // A bounded pipeline: the first commands leave at once, and this thread keeps writing (and
+    // reading acknowledgements) instead of queueing thousands of signatures up front.
+    const lane = async () => {
+      while (next < commands.length) {
+        const i = next++;
+        const command = commands[i]!;
+        const prepared = this.prepare(command);
+        out[i] =
+          prepared === 'already-pending'
+            ? prepared
+            : this.deliver(command, prepared.signable, await this.signer.signAsync(prepared.signable));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(SIGNING_IN_FLIGHT, commands.length) }, lane));
+    return out;
+  }
+
+  private prepare(command: OutgoingCommand): 'already-pending' | { signable: SignableCommand } {
+    const existing = this.pending.get(command.host)?.get(command.id);
+    if (existing && existing.expiresAt > this.clock()) return 'already-pending';
+    return {
+      signable: {
+        id: command.id,
+        target: command.host,
+        issuer: this.identity.id,
+        ttlSeconds: command.ttlSeconds,
+        now: this.clock(),
+        body: command.body,
+      },
+    };
+  }
+
+  private deliver(command: OutgoingCommand, signed: SignableCommand, jws: string): Delivery {
+    const forHost = this.pending.get(command.host) ?? new Map<string, PendingCommand>();
+    this.pending.set(command.host, forHost);
+    forHost.set(command.id, { jws, expiresAt: signed.now + command.ttlSeconds * 1000 });
+    const connection = this.connections.get(command.host);
+    if (!connection?.info) return 'queued';
     this.send(connection.socket, { type: 'command', jws });
+    if (this.listenerCount('command-sent') > 0)
+      this.emit('command-sent', { host: command.host, commandId: command.id, at: this.clock() });
     return 'sent';
+  }
+
+  /** Forgets a command that no longer matters (its host is past it); it is not re-sent on reconnect. */
+  forget(host: string, commandId: string): void {
+    this.pending.get(host)?.delete(commandId);
   }
 
   private deliverPending(host: string): void {
@@ -204,19 +307,29 @@ export class AgentHub {
     const now = this.clock();
     for (const [id, command] of forHost) {
       if (command.expiresAt <= now) forHost.delete(id);
-      else this.send(connection.socket, { type: 'command', jws: command.jws });
+      else {
+        this.send(connection.socket, { type: 'command', jws: command.jws });
+        if (this.listenerCount('command-sent') > 0)
+          this.emit('command-sent', { host, commandId: id, at: this.clock() });
+      }
     }
   }
 
-  /** Streams the UPS state to every agent (and remembers it for agents that connect later). */
+  /**
+   * Streams the UPS state to every agent (and remembers it for agents that connect later): at once
+   * when on-battery changes, otherwise at most every few seconds — agents use it to protect
+   * themselves if the controller disappears, and thousands of them should not be sent every poll.
+   */
   broadcastUpsState(state: { onBattery: boolean; charge?: number; runtime?: number }): void {
-    const message = JSON.stringify({
-      type: 'ups-state',
-      at: this.clock(),
-      ...state,
-    } satisfies ControllerMessage);
-    this.lastUpsState = message;
-    for (const { socket } of this.connections.values()) socket.send(message);
+    const now = this.clock();
+    const last = this.lastUpsState;
+    if (last && last.onBattery === state.onBattery && now - last.sentAt < UPS_STATE_EVERY_MS) return;
+    this.lastUpsState = { ...state, sentAt: now };
+    this.upsStateFrame = Buffer.from(
+      JSON.stringify({ type: 'ups-state', at: now, ...state } satisfies ControllerMessage),
+    );
+    for (const { socket, info } of this.connections.values())
+      if (info) socket.send(this.upsStateFrame, { binary: false });
   }
 
   private pingAll(): void {
@@ -233,9 +346,27 @@ export class AgentHub {
     }
   }
 
-  close(): void {
+  /**
+   * Closes every agent connection: politely, then — for an agent whose link is dead and will never
+   * answer the close handshake — by force after `graceMs`.
+   */
+  async close(graceMs = 1000): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
-    for (const { socket } of this.connections.values()) socket.close(1001, 'controller shutting down');
+    const sockets = [...this.connections.values()].map((c) => c.socket);
     this.connections.clear();
+    await Promise.all(
+      sockets.map(
+        (socket) =>
+          new Promise<void>((resolve) => {
+            if (socket.readyState === socket.CLOSED) return resolve();
+            const timer = setTimeout(() => socket.terminate(), graceMs);
+            socket.once('close', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            socket.close(1001, 'controller shutting down');
+          }),
+      ),
+    );
   }
 }

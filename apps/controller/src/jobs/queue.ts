@@ -2,7 +2,8 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
 
-export type JobHandler = (data: unknown) => Promise<void>;
+/** Runs one try of a job; `attempt` counts from 1. Throwing schedules the next try, if any remain. */
+export type JobHandler = (data: unknown, context: { attempt: number }) => Promise<void>;
 
 export interface JobOptions {
   /** Jobs with the same id are de-duplicated while one is waiting or running. */
@@ -10,8 +11,9 @@ export interface JobOptions {
   delayMs?: number;
   /** Total tries, the first included. */
   attempts?: number;
-  /** First retry delay; doubles each time. */
+  /** First retry delay; doubles each time unless `backoff` is `fixed`. */
   backoffMs?: number;
+  backoff?: 'exponential' | 'fixed';
   /** The retry delay stops doubling at this. */
   maxBackoffMs?: number;
 }
@@ -51,7 +53,7 @@ export class InProcessQueue implements JobQueue {
     const attempts = options.attempts ?? 1;
     const run = (attempt: number) => {
       if (this.closed) return;
-      const p = handler(data)
+      const p = handler(data, { attempt })
         .then(() => {
           if (key) this.active.delete(key);
         })
@@ -87,7 +89,9 @@ export class InProcessQueue implements JobQueue {
 
 /** Exponential backoff after the `attemptsMade`-th failure, capped at `maxBackoffMs`. */
 function retryDelay(options: JobOptions, attemptsMade: number): number {
-  const delay = (options.backoffMs ?? 1000) * 2 ** (attemptsMade - 1);
+  const base = options.backoffMs ?? 1000;
+  if (options.backoff === 'fixed') return base;
+  const delay = base * 2 ** (attemptsMade - 1);
   return Math.min(delay, options.maxBackoffMs ?? Number.POSITIVE_INFINITY);
 }
 
@@ -127,7 +131,7 @@ export class BullQueue implements JobQueue {
       async (job) => {
         const handler = this.handlers.get(job.name);
         if (!handler) throw new Error(`no handler for job '${job.name}'`);
-        await handler(job.data);
+        await handler(job.data, { attempt: job.attemptsMade + 1 });
       },
       {
         connection: this.consumer,
@@ -183,7 +187,10 @@ export class BullQueue implements JobQueue {
         ...(options.delayMs !== undefined && { delay: options.delayMs }),
         attempts: options.attempts ?? 1,
         backoff: {
-          type: options.maxBackoffMs !== undefined ? `${CAPPED}${options.maxBackoffMs}` : 'exponential',
+          type:
+            options.backoff !== 'fixed' && options.maxBackoffMs !== undefined
+              ? `${CAPPED}${options.maxBackoffMs}`
+              : (options.backoff ?? 'exponential'),
           delay: options.backoffMs ?? 1000,
         },
         removeOnComplete: 1000,

@@ -12,6 +12,9 @@ export const HealthResponse = Type.Object({
   queue: Type.String(),
   agents: Type.Object({ connected: Type.Array(Type.String()) }),
   outage: Type.Union([Type.String(), Type.Null()]),
+  plan: Type.Object({ version: Type.Number() }),
+  /** The NUT server's port, or null when it is off. */
+  nutServer: Type.Union([Type.Number(), Type.Null()]),
   journal: Type.Object({ lastSeq: Type.Number(), pendingFlush: Type.Number() }),
 });
 
@@ -117,3 +120,30 @@ export const CreateEnrollmentTokenResponse = Type.Object({
   /** `curl … /install.sh | sudo sh -s -- --token … --pin …` for this token (docs/agent.md). */
   installCommand: Type.Optional(Type.String()),
 });
+
+export const SimulateRequest = Type.Object(
+  {
+    /** Seconds from now (default at once). */
+    at: Type.Number({ minimum: 0, maximum: 86_400, default: 0 }),
+    mains: Type.Optional(Type.Boolean()),
+    load: Type.Optional(Type.Number({ minimum: 1, maximum: 100 })),
+    charge: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
+    lost: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export const PlanVersionInfo = Type.Object({
+  version: Type.Number(),
+  origin: Type.String(),
+  author: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String(),
+});
+
+export const StartDrillRequest = Type.Object(
+  {
+    /** Give up (status timed-out) after this many seconds of real time. */
+    maxSeconds: Type.Optional(Type.Integer({ minimum: 10, maximum: 24 * 3600 })),
+  },
+  { additionalProperties: false },
+);

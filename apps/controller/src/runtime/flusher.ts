@@ -3,7 +3,18 @@ import type { Logger } from '../logger.ts';
 import type { Cursor, Journal, JournalRecord } from './journal.ts';
 
 /**
- * Copies journal records into the database in the background. The runtime never waits for it:
+ * Records per database transaction: the embedded PGlite runs on the controller's own thread, so one
+ * flush must stay short enough not to hold up a fan-out's acknowledgements.
+ */
+const BATCH = 500;
+
+/** A burst of records is written at the latest this long after its first record. */
+const MAX_DEFER_MS = 2000;
+
+/**
+ * Copies journal records into the database in the background, once records stop coming for
+ * `delayMs` (so a burst of steps — a fan-out and its acknowledgements — is written after it, not
+ * in the middle of it), and at the latest 2 s after the first. The runtime never waits for it:
  * when the database is unreachable, records stay queued (and in the journal) and are retried with
  * backoff. After a restart, whatever the journal holds beyond the cursor is queued again.
  */
@@ -14,13 +25,15 @@ export class JournalFlusher {
   private failures = 0;
   private closed = false;
   private readonly idleWaiters: Array<() => void> = [];
+  private lastEnqueuedAt = 0;
+  private burstStartedAt: number | undefined;
 
   constructor(
     journal: Journal,
     private readonly cursor: Cursor,
     private readonly store: TimelineStore,
     private readonly log: Logger,
-    private readonly delayMs = 50,
+    private readonly delayMs = 200,
   ) {
     this.queue = journal.read(cursor.get());
     if (this.queue.length > 0) this.schedule(0);
@@ -37,7 +50,9 @@ export class JournalFlusher {
 
   enqueue(records: readonly JournalRecord[]): void {
     if (records.length === 0) return;
-    this.queue.push(...records);
+    for (const r of records) this.queue.push(r);
+    this.lastEnqueuedAt = Date.now();
+    this.burstStartedAt ??= this.lastEnqueuedAt;
     this.schedule();
   }
 
@@ -45,6 +60,13 @@ export class JournalFlusher {
     if (this.closed || this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      const now = Date.now();
+      const quietFor = now - this.lastEnqueuedAt;
+      if (delayMs > 0 && quietFor < this.delayMs && now - (this.burstStartedAt ?? now) < MAX_DEFER_MS) {
+        this.schedule(this.delayMs - quietFor);
+        return;
+      }
+      this.burstStartedAt = undefined;
       void this.flush();
     }, delayMs);
   }
@@ -58,7 +80,7 @@ export class JournalFlusher {
   }
 
   private async flushOnce(): Promise<void> {
-    const batch = this.queue.slice(0, 5000);
+    const batch = this.queue.slice(0, BATCH);
     if (batch.length === 0) return this.notifyIdle();
     try {
       await this.store.write(batch);
@@ -66,11 +88,12 @@ export class JournalFlusher {
       this.cursor.set(batch.at(-1)!.seq);
       if (this.failures > 0) this.log.info('database reachable again; journal flushed');
       this.failures = 0;
+      // The next batch after a turn of the event loop: acknowledgements come first.
       if (this.queue.length > 0) this.schedule(0);
       else this.notifyIdle();
     } catch (error) {
       this.failures++;
-      const delay = Math.min(30_000, 250 * 2 ** Math.min(this.failures, 7));
+      const delay = Math.min(5000, 250 * 2 ** Math.min(this.failures, 5));
       this.log.warn(
         { err: error, pending: this.queue.length, retryInMs: delay },
         'cannot write the timeline to the database; keeping it in the journal',

@@ -12,7 +12,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { EngineAction, EngineEvent, EngineState, UpsReading } from '@blackstart/policy';
+import type { EngineAction, EngineEvent, EngineState, Plan, UpsReading } from '@blackstart/policy';
 
 /** A reading as recorded: the source, when, the normalised reading and whether its status changed. */
 export interface RecordedReading {
@@ -23,10 +23,24 @@ export interface RecordedReading {
   statusChanged: boolean;
 }
 
-/** What the journal holds. Only `snapshot` and `event` records drive recovery; the rest is history. */
+/**
+ * What the journal holds. `snapshot` and `event` records drive recovery; `note` records with
+ * `done` tell it which side effects were carried out; the rest is history.
+ */
 export type JournalEntry =
   | { kind: 'snapshot'; state: EngineState }
-  | { kind: 'event'; outage?: string; event: EngineEvent; statusChanged?: boolean }
+  | {
+      kind: 'event';
+      outage?: string;
+      event: EngineEvent;
+      statusChanged?: boolean;
+      /**
+       * On the first event of a step that applied several events at once (acknowledgements that
+       * arrived together): how many consecutive event records the step took. Recovery replays them
+       * with one `stepMany`, exactly as they were applied.
+       */
+      batch?: number;
+    }
   | { kind: 'action'; outage?: string; action: EngineAction }
   /** Readings from before an outage started (its on-battery prelude), attached to it once it does. */
   | { kind: 'backfill'; outage: string; readings: RecordedReading[] }
@@ -38,7 +52,11 @@ export type JournalEntry =
       source?: string;
       message: string;
       data?: Record<string, unknown>;
-    };
+      /** The sequence number of the action record whose side effect this note reports as carried out. */
+      done?: number;
+    }
+  /** The plan in force from here on (a new version from the configuration file or the API). */
+  | { kind: 'plan'; version: number; origin: 'file' | 'api'; author?: string; plan: Plan };
 
 export type JournalRecord = JournalEntry & { seq: number; at: number };
 

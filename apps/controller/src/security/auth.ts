@@ -43,6 +43,8 @@ export class Auth {
     adminPassword?: string | undefined;
     viewerPassword?: string | undefined;
     sessionHours: number;
+    /** false: the database is not reachable yet, start from the local copy of the API tokens. */
+    databaseReady?: boolean;
   }): Promise<Auth> {
     const passwords = new Map<string, { hash: string; role: Role }>();
     let generated: string | undefined;
@@ -63,7 +65,7 @@ export class Auth {
       options.identity,
       options.store,
       passwords,
-      await options.store.active(),
+      await options.store.activeOrCached(options.databaseReady ?? true),
       Math.round(options.sessionHours * 3600),
       generated,
     );
@@ -118,6 +120,7 @@ export class Auth {
   async createToken(name: string, role: Role, now: number): Promise<{ token: string; record: ApiToken }> {
     const created = await this.store.create(name, role, new Date(now));
     this.tokens.set(hashApiToken(created.token), created.record);
+    this.store.remember(this.tokens);
     return created;
   }
 
@@ -127,7 +130,10 @@ export class Auth {
 
   async revokeToken(id: string, now: number): Promise<boolean> {
     const hash = await this.store.revoke(id, new Date(now));
-    if (hash) this.tokens.delete(hash);
+    if (hash) {
+      this.tokens.delete(hash);
+      this.store.remember(this.tokens);
+    }
     return hash !== undefined;
   }
 }
