@@ -1,6 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { HookSchema, lazyValidator, PROTOCOL_VERSION, publicKeyThumbprint } from '@blackstart/agent-protocol';
+import {
+  type Ack,
+  type AgentMessage,
+  HookSchema,
+  lazyValidator,
+  PROTOCOL_VERSION,
+  publicKeyThumbprint,
+} from '@blackstart/agent-protocol';
 import type { CryptoKey, JWK } from 'jose';
 import type { Logger } from 'pino';
 import Type from 'typebox';
@@ -129,7 +136,16 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<Runnin
   const controller = (await state.controllerKey()) ?? (await enroll(config, state, log));
   const certificate = state.controllerCertificate();
   const power = createPowerAction(config, state);
-  let send: (message: Parameters<ControllerConnection['send']>[0]) => void = () => {};
+  // Acknowledgements made while no controller is connected (a shutdown goes on without it) are kept
+  // and sent, in order, after the next hello, so the timeline loses no step.
+  const MAX_UNSENT = 1000;
+  const unsent: Ack[] = [];
+  let sendNow: ((message: AgentMessage) => boolean) | undefined;
+  const send = (ack: Ack) => {
+    if (sendNow?.(ack)) return;
+    unsent.push(ack);
+    if (unsent.length > MAX_UNSENT) unsent.shift();
+  };
   let failsafe: FailSafe | undefined;
   const status = { connected: false, since: new Date().toISOString() };
   const writeStatus = () =>
@@ -168,10 +184,10 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<Runnin
     log,
     heartbeatMs: config.heartbeatSeconds * 1000,
     ...(certificate && { tls: pinnedTlsOptions(certificate) }),
-    onOpen: (sendNow) => {
-      send = sendNow;
+    onOpen: (open) => {
+      sendNow = open;
       const boot = bootId();
-      sendNow({
+      open({
         type: 'hello',
         protocol: PROTOCOL_VERSION,
         host: config.host,
@@ -180,9 +196,10 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<Runnin
         powerAction: power.kind,
         ...(boot && { bootId: boot }),
       });
+      while (unsent.length > 0 && open(unsent[0]!)) unsent.shift();
     },
     onClose: (wasOpen) => {
-      send = () => {};
+      sendNow = undefined;
       if (wasOpen && status.connected) {
         status.connected = false;
         status.since = new Date().toISOString();

@@ -18,7 +18,8 @@ export interface ConnectionOptions {
   keys: KeyPair;
   log: Logger;
   onMessage(message: ControllerMessage): void;
-  onOpen(send: (message: AgentMessage) => void): void;
+  /** `send` answers false when the link is already gone again. */
+  onOpen(send: (message: AgentMessage) => boolean): void;
   /** The connection ended; `wasOpen` is false when an attempt failed before the WebSocket opened. */
   onClose(wasOpen: boolean): void;
   /** For a controller pinned by certificate: trust exactly that certificate (see `pinnedTlsOptions`). */

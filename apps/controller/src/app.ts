@@ -14,7 +14,9 @@ import { VERSION } from './cli/index.ts';
 import { type AgentStore, EnrollmentError, type TimelineStore } from './db/index.ts';
 import type { AgentHub } from './hub/agent-hub.ts';
 import type { Logger } from './logger.ts';
+import type { Notifier } from './notifications/index.ts';
 import { enrollmentInstallCommand, registerAgentInstall } from './routes/agent-install.ts';
+import { registerNotificationRoutes } from './routes/notifications.ts';
 import { type OperationsDeps, registerOperationsRoutes } from './routes/operations.ts';
 import {
   ApiTokenInfo,
@@ -47,6 +49,7 @@ export interface AppDeps extends OperationsDeps {
   queueKind: string;
   /** The NUT server's port, when it runs. */
   nutPort(): number | undefined;
+  notifier: Notifier;
   journalStatus(): { lastSeq: number; pendingFlush: number };
   logger: Logger;
   clock?: () => number;
@@ -285,6 +288,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
 
   registerOperationsRoutes(app, deps, clock);
+  registerNotificationRoutes(app, deps.notifier);
 
   return app;
 }

@@ -16,6 +16,7 @@ import { AgentHub } from './hub/agent-hub.ts';
 import { type ControllerIdentity, loadOrCreateIdentity } from './identity.ts';
 import { createJobQueue, type JobQueue } from './jobs/queue.ts';
 import type { Logger } from './logger.ts';
+import { Notifier, timelineLink } from './notifications/index.ts';
 import { ControllerNutServer } from './nut/nut-server.ts';
 import { PlanStore } from './plan-store.ts';
 import { Executor } from './runtime/executor.ts';
@@ -44,6 +45,7 @@ export interface Controller {
   drills: DrillRunner;
   plans: PlanStore;
   auth: Auth;
+  notifier: Notifier;
   /** The HTTPS certificate, unless TLS is off. */
   tls: TlsMaterial | undefined;
   /** The URL the controller listens on, once `listen` resolved. */
@@ -133,6 +135,28 @@ export async function startController(
     log,
   });
 
+  // Created before anything can happen, so BullMQ jobs left by a previous run find their handler.
+  let url = '';
+  const notifier = new Notifier({
+    config: config.notifications,
+    queue,
+    log: log.child({ component: 'notifications' }),
+    plan: active.plan,
+    stateFile: join(dataDir, 'notifications.json'),
+    // The URL is known once the server listens: read it late.
+    timelineUrl: (outage) => (url ? timelineLink(url)(outage) : undefined),
+  });
+  runtime.on('action', (action) => notifier.action(action));
+  runtime.on('reading', ({ source, reading }) => notifier.reading(source, reading));
+  runtime.on('lost', ({ source, reason }) => notifier.sourceLost(source, reason));
+  runtime.on('plan-applied', (plan) => notifier.setPlan(plan, runtime.engineState.history));
+  notifier.on('failed', (f) =>
+    runtime.note(`notification to ${f.channel} failed after ${f.attempts} attempt(s): ${f.error}`, {
+      ...(f.notification.outage && { outage: f.notification.outage }),
+      data: { channel: f.channel, event: f.notification.kind, notification: f.notification.id },
+    }),
+  );
+
   let drills: DrillRunner | undefined;
   const hub = new AgentHub(
     identity,
@@ -153,11 +177,13 @@ export async function startController(
         void queue.add('agent-seen', { host, at: Date.now() }, { attempts: 3, backoffMs: 2000 });
         if (runtime.engineState.outage) runtime.note('agent connected', { host, data: { ...info } });
         runtime.hostHealthy(host);
+        notifier.agentConnected(host);
       },
       disconnected: (host) => {
         log.info({ host }, 'agent disconnected');
         void queue.add('agent-seen', { host, at: Date.now() }, { attempts: 3, backoffMs: 2000 });
         if (runtime.engineState.outage) runtime.note('agent disconnected', { host });
+        notifier.agentDisconnected(host);
       },
     },
     log,
@@ -251,6 +277,7 @@ export async function startController(
     sources,
     capabilities,
     nutPort: () => nut?.port,
+    notifier,
     databaseKind: database.kind,
     queueKind: queue.kind,
     journalStatus: () => ({ lastSeq: journal.lastSeq, pendingFlush: flusher.pending }),
@@ -258,8 +285,9 @@ export async function startController(
   });
 
   if (nut) await nut.listen();
+  notifier.start();
   await runtime.start(executor);
-  let url = '';
+  notifier.setPlan(runtime.plan, runtime.engineState.history);
   if (options.listen !== false) {
     await app.listen({ host: config.server.host, port: config.server.port });
     const address = app.server.address();
@@ -289,6 +317,7 @@ export async function startController(
     drills: drillRunner,
     plans,
     auth,
+    notifier,
     tls,
     url,
     close: () =>
@@ -300,6 +329,7 @@ export async function startController(
         await app.close();
         await flusher.close();
         await queue.close();
+        await notifier.close();
         journal.close();
         await database.close();
       })()),

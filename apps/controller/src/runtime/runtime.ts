@@ -60,6 +60,8 @@ export interface RuntimeEvents {
   reading: [{ source: string; vars: NutVars; reading: UpsReading }];
   /** A source has no data. */
   lost: [{ source: string; reason: string }];
+  /** A new plan is in force (at start, or replaced over the API once no outage runs). */
+  'plan-applied': [Plan];
 }
 
 type HostProgress = Extract<EngineEvent, { type: 'host-progress' }>;
@@ -415,6 +417,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.state = this.withPlan(this.state, plan);
     this.compact();
     this.schedule();
+    this.emit('plan-applied', plan);
   }
 
   /** A plan waiting for the running outage to end, if any. */
