@@ -165,6 +165,21 @@ for (const target of databaseTargets()) {
       assert.deepEqual(await store.timeline('outage-b'), first);
     });
 
+    test('a journal that starts again (new data directory, same database) stores its outages in full', async () => {
+      const store = new TimelineStore(opened.db);
+      // The same journal seqs as outage-a's, written earlier by "another" journal.
+      await store.write(outageRecords('outage-c', Date.parse('2026-11-03T10:00:00Z')));
+      const earlier = (await store.timeline('outage-a'))!;
+      const again = (await store.timeline('outage-c'))!;
+      assert.equal(again.outcome, earlier.outcome);
+      assert.deepEqual(
+        again.events.map((e) => [e.seq, e.kind, e.host]),
+        earlier.events.map((e) => [e.seq, e.kind, e.host]),
+      );
+      assert.equal(again.readings.length, earlier.readings.length);
+      assert.ok(again.events.length > 3);
+    });
+
     test('enrollment tokens work once, only before they expire, only for their host', async () => {
       const agents = new AgentStore(opened.db);
       const now = new Date('2026-11-01T10:00:00Z');

@@ -9,5 +9,7 @@ export {
   type TimelineEntry,
   TimelineStore,
   timelineCsv,
+  timelineEntry,
+  timelineRows,
 } from './timeline.ts';
 export { type ApiToken, ApiTokenStore, hashApiToken, type Role } from './tokens.ts';

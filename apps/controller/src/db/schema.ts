@@ -1,4 +1,14 @@
-import { bigint, index, integer, jsonb, pgTable, real, text, timestamp } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  real,
+  text,
+  timestamp,
+} from 'drizzle-orm/pg-core';
 
 const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
@@ -14,12 +24,14 @@ export const outages = pgTable('outages', {
 
 /**
  * Every event and action of an outage, in journal order. `seq` is the local journal's sequence
- * number, so flushing the journal twice never duplicates a row.
+ * number: with the outage's id it is the key, so flushing the journal twice never duplicates a row,
+ * and a controller whose journal starts again (a new data directory on the same database, or two
+ * controllers sharing one) never collides with the rows it wrote before.
  */
 export const timelineEvents = pgTable(
   'timeline_events',
   {
-    seq: bigint('seq', { mode: 'number' }).primaryKey(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
     outageId: text('outage_id')
       .notNull()
       .references(() => outages.id, { onDelete: 'cascade' }),
@@ -30,14 +42,17 @@ export const timelineEvents = pgTable(
     source: text('source'),
     data: jsonb('data').$type<Record<string, unknown>>().notNull(),
   },
-  (t) => [index('timeline_events_outage_at').on(t.outageId, t.at)],
+  (t) => [
+    primaryKey({ columns: [t.outageId, t.seq] }),
+    index('timeline_events_outage_at').on(t.outageId, t.at),
+  ],
 );
 
 /** UPS telemetry recorded while an outage runs. */
 export const upsReadings = pgTable(
   'ups_readings',
   {
-    seq: bigint('seq', { mode: 'number' }).primaryKey(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
     outageId: text('outage_id')
       .notNull()
       .references(() => outages.id, { onDelete: 'cascade' }),
@@ -49,7 +64,7 @@ export const upsReadings = pgTable(
     load: real('load'),
     inputVoltage: real('input_voltage'),
   },
-  (t) => [index('ups_readings_outage_at').on(t.outageId, t.at)],
+  (t) => [primaryKey({ columns: [t.outageId, t.seq] }), index('ups_readings_outage_at').on(t.outageId, t.at)],
 );
 
 /** Enrolled agents and the public key each signs its session tokens with. */

@@ -45,128 +45,157 @@ export interface OutageTimeline extends OutageSummary {
 type TimelineRow = typeof timelineEvents.$inferInsert;
 type ReadingRow = typeof upsReadings.$inferInsert;
 
+export interface TimelineRows {
+  started: Array<typeof outages.$inferInsert>;
+  ended: Array<{ id: string; at: Date; outcome: string }>;
+  events: TimelineRow[];
+  readings: ReadingRow[];
+  plans: Array<typeof planVersions.$inferInsert>;
+}
+
+/**
+ * What journal records mean for outages' timelines: the rows the database stores, and what the live
+ * feed shows as it happens. Records that belong to no outage have no rows.
+ */
+export function timelineRows(records: readonly JournalRecord[]): TimelineRows {
+  const started: Array<typeof outages.$inferInsert> = [];
+  const ended: Array<{ id: string; at: Date; outcome: string }> = [];
+  const events: TimelineRow[] = [];
+  const readings: ReadingRow[] = [];
+  const plans: Array<typeof planVersions.$inferInsert> = [];
+  const addReading = (outageId: string, r: RecordedReading) => {
+    readings.push({
+      seq: r.seq,
+      outageId,
+      source: r.source,
+      at: new Date(r.at),
+      status: r.reading.status.join(' '),
+      charge: r.reading.charge ?? null,
+      runtime: r.reading.runtime ?? null,
+      load: r.reading.load ?? null,
+      inputVoltage: r.reading.inputVoltage ?? null,
+    });
+    if (r.statusChanged) {
+      events.push({
+        seq: r.seq,
+        outageId,
+        at: new Date(r.at),
+        kind: 'ups-status',
+        source: r.source,
+        host: null,
+        data: { status: r.reading.status.join(' '), charge: r.reading.charge, runtime: r.reading.runtime },
+      });
+    }
+  };
+
+  for (const record of records) {
+    switch (record.kind) {
+      case 'snapshot':
+        break;
+      case 'plan':
+        plans.push({
+          version: record.version,
+          origin: record.origin,
+          author: record.author ?? null,
+          createdAt: new Date(record.at),
+          plan: record.plan as unknown as Record<string, unknown>,
+        });
+        break;
+      case 'backfill':
+        for (const r of record.readings) addReading(record.outage, r);
+        break;
+      case 'event': {
+        if (!record.outage) break;
+        const { event } = record;
+        if (event.type === 'reading') {
+          addReading(record.outage, {
+            seq: record.seq,
+            at: record.at,
+            source: event.source,
+            reading: event.reading,
+            statusChanged: record.statusChanged === true,
+          });
+        } else if (event.type === 'host-progress') {
+          events.push({
+            seq: record.seq,
+            outageId: record.outage,
+            at: new Date(record.at),
+            kind: 'host-progress',
+            host: event.host,
+            source: null,
+            data: { ...event },
+          });
+        } else if (event.type === 'source-lost') {
+          events.push({
+            seq: record.seq,
+            outageId: record.outage,
+            at: new Date(record.at),
+            kind: 'source-lost',
+            host: null,
+            source: event.source,
+            data: { ...event },
+          });
+        }
+        break;
+      }
+      case 'action': {
+        const { action } = record;
+        if (action.type === 'outage-started')
+          started.push({ id: action.outage, startedAt: new Date(record.at), sources: action.sources });
+        if (action.type === 'outage-ended')
+          ended.push({ id: action.outage, at: new Date(record.at), outcome: action.outcome });
+        const host = 'host' in action ? action.host : null;
+        const source = 'source' in action ? action.source : null;
+        events.push({
+          seq: record.seq,
+          outageId: action.outage,
+          at: new Date(record.at),
+          kind: action.type,
+          host,
+          source,
+          data: { ...action },
+        });
+        break;
+      }
+      case 'note':
+        if (!record.outage) break;
+        events.push({
+          seq: record.seq,
+          outageId: record.outage,
+          at: new Date(record.at),
+          kind: 'note',
+          host: record.host ?? null,
+          source: record.source ?? null,
+          data: { message: record.message, ...record.data },
+        });
+        break;
+    }
+  }
+  return { started, ended, events, readings, plans };
+}
+
+/** A stored event row as the API shows it. */
+export function timelineEntry(row: TimelineRow): TimelineEntry {
+  return {
+    seq: row.seq,
+    at: row.at.toISOString(),
+    kind: row.kind,
+    host: row.host ?? null,
+    source: row.source ?? null,
+    data: row.data as Record<string, unknown>,
+  };
+}
+
 /** Outages and their timelines in the database, written from the journal and read by the API. */
 export class TimelineStore {
   constructor(private readonly db: Database) {}
 
   /**
-   * Writes journal records idempotently (keyed by journal sequence number) in one transaction.
+   * Writes journal records idempotently (keyed by outage and journal sequence number) in one transaction.
    * Records that belong to no outage are not stored.
    */
   async write(records: readonly JournalRecord[]): Promise<void> {
-    const started: Array<typeof outages.$inferInsert> = [];
-    const ended: Array<{ id: string; at: Date; outcome: string }> = [];
-    const events: TimelineRow[] = [];
-    const readings: ReadingRow[] = [];
-    const plans: Array<typeof planVersions.$inferInsert> = [];
-    const addReading = (outageId: string, r: RecordedReading) => {
-      readings.push({
-        seq: r.seq,
-        outageId,
-        source: r.source,
-        at: new Date(r.at),
-        status: r.reading.status.join(' '),
-        charge: r.reading.charge ?? null,
-        runtime: r.reading.runtime ?? null,
-        load: r.reading.load ?? null,
-        inputVoltage: r.reading.inputVoltage ?? null,
-      });
-      if (r.statusChanged) {
-        events.push({
-          seq: r.seq,
-          outageId,
-          at: new Date(r.at),
-          kind: 'ups-status',
-          source: r.source,
-          host: null,
-          data: { status: r.reading.status.join(' '), charge: r.reading.charge, runtime: r.reading.runtime },
-        });
-      }
-    };
-
-    for (const record of records) {
-      switch (record.kind) {
-        case 'snapshot':
-          break;
-        case 'plan':
-          plans.push({
-            version: record.version,
-            origin: record.origin,
-            author: record.author ?? null,
-            createdAt: new Date(record.at),
-            plan: record.plan as unknown as Record<string, unknown>,
-          });
-          break;
-        case 'backfill':
-          for (const r of record.readings) addReading(record.outage, r);
-          break;
-        case 'event': {
-          if (!record.outage) break;
-          const { event } = record;
-          if (event.type === 'reading') {
-            addReading(record.outage, {
-              seq: record.seq,
-              at: record.at,
-              source: event.source,
-              reading: event.reading,
-              statusChanged: record.statusChanged === true,
-            });
-          } else if (event.type === 'host-progress') {
-            events.push({
-              seq: record.seq,
-              outageId: record.outage,
-              at: new Date(record.at),
-              kind: 'host-progress',
-              host: event.host,
-              source: null,
-              data: { ...event },
-            });
-          } else if (event.type === 'source-lost') {
-            events.push({
-              seq: record.seq,
-              outageId: record.outage,
-              at: new Date(record.at),
-              kind: 'source-lost',
-              host: null,
-              source: event.source,
-              data: { ...event },
-            });
-          }
-          break;
-        }
-        case 'action': {
-          const { action } = record;
-          if (action.type === 'outage-started')
-            started.push({ id: action.outage, startedAt: new Date(record.at), sources: action.sources });
-          if (action.type === 'outage-ended')
-            ended.push({ id: action.outage, at: new Date(record.at), outcome: action.outcome });
-          const host = 'host' in action ? action.host : null;
-          const source = 'source' in action ? action.source : null;
-          events.push({
-            seq: record.seq,
-            outageId: action.outage,
-            at: new Date(record.at),
-            kind: action.type,
-            host,
-            source,
-            data: { ...action },
-          });
-          break;
-        }
-        case 'note':
-          if (!record.outage) break;
-          events.push({
-            seq: record.seq,
-            outageId: record.outage,
-            at: new Date(record.at),
-            kind: 'note',
-            host: record.host ?? null,
-            source: record.source ?? null,
-            data: { message: record.message, ...record.data },
-          });
-          break;
-      }
-    }
+    const { started, ended, events, readings, plans } = timelineRows(records);
     if (started.length + ended.length + events.length + readings.length + plans.length === 0) return;
     await this.db.transaction(async (tx) => {
       if (plans.length > 0) await tx.insert(planVersions).values(plans).onConflictDoNothing();
@@ -200,14 +229,7 @@ export class TimelineStore {
       .orderBy(asc(upsReadings.seq));
     return {
       ...summary(row),
-      events: events.map((e) => ({
-        seq: e.seq,
-        at: e.at.toISOString(),
-        kind: e.kind,
-        host: e.host,
-        source: e.source,
-        data: e.data,
-      })),
+      events: events.map(timelineEntry),
       readings: readings.map((r) => ({
         source: r.source,
         at: r.at.toISOString(),
