@@ -41,6 +41,12 @@ export function budgetTable(c: CompiledPlan, history: DurationHistory): BudgetTa
   if (cached && cached.history === history) return cached.table;
   const n = c.hostIds.length;
   const expected = c.hostIds.map((_, i) => expectedDuration(c, history, i));
+  // The table depends on the history only through `expected`: a new history object (a new state,
+  // an outage that ended) that changes no expected duration keeps the table, and spares its sorts.
+  if (cached && sameValues(cached.table.expected, expected)) {
+    tables.set(c, { history, table: cached.table });
+    return cached.table;
+  }
   const tail = new Array<number>(n).fill(0);
   // `waiting[i]` are the hosts that wait for i, and they come before i in dependency order.
   for (const i of c.topo) {
@@ -61,6 +67,12 @@ export function budgetTable(c: CompiledPlan, history: DurationHistory): BudgetTa
   const table = { expected, tail, order, threshold };
   tables.set(c, { history, table });
   return table;
+}
+
+function sameValues(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Where the depletion rate is measured from: the first reading of this battery stretch with a charge. */

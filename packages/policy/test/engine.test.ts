@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type EngineState, initialState, nextWakeAt, step } from '../src/index.ts';
+import { copyRun } from '../src/engine.ts';
+import { type EngineState, type HostRun, initialState, nextWakeAt, step } from '../src/index.ts';
 import { Driver, plan, reading } from './driver.ts';
 
 const OB = reading('OB DISCHRG', { charge: 90, runtime: 1200 });
@@ -826,6 +827,33 @@ describe('restore', () => {
 });
 
 describe('persistence', () => {
+  test('copying a host run keeps every field (a new field of HostRun fails to compile here until it is listed)', () => {
+    const run: Required<HostRun> = {
+      phase: 'waking',
+      waitFor: 1,
+      held: 1,
+      trigger: 'ups on battery for 10 s',
+      triggeredAt: 1,
+      commandId: 'outage-1:app:shutdown',
+      commandedAt: 2,
+      deadline: 3,
+      lastStep: 'powering-off',
+      downAt: 4,
+      how: 'acknowledged',
+      released: true,
+      cancelId: 'outage-1:app:cancel',
+      wakeId: 'outage-1:app:wake:1',
+      wakeAttempt: 1,
+      wakeDeadline: 5,
+      upAt: 6,
+      unverified: true,
+    };
+    const copy = copyRun(run);
+    assert.notEqual(copy, run);
+    assert.deepEqual(copy, run);
+    assert.deepEqual(copyRun({ phase: 'idle', waitFor: 0 }), { phase: 'idle', waitFor: 0 });
+  });
+
   test('a restart (JSON round trip) at every step of an outage changes nothing', () => {
     const script = (d: Driver) =>
       d
