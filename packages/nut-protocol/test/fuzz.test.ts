@@ -25,8 +25,16 @@ function prng(seed: number) {
 
 const SPECIAL = [...Buffer.from('"#\\= \t\r\n\u000b'), 0x00, 0x01, 0x7f, 0x80, 0xff];
 
+/** Mutated inputs are cut at this size: pipelining copies of a flood would otherwise grow without bound. */
+const MAX_INPUT_BYTES = 256 * 1024;
+
 /** One mutation of `input` (bit flips, special bytes, inserts, deletes, duplication, splicing, floods). */
 function mutate(input: Buffer, other: Buffer, rnd: ReturnType<typeof prng>): Buffer {
+  const out = mutateOnce(input, other, rnd);
+  return out.length > MAX_INPUT_BYTES ? out.subarray(0, MAX_INPUT_BYTES) : out;
+}
+
+function mutateOnce(input: Buffer, other: Buffer, rnd: ReturnType<typeof prng>): Buffer {
   const bytes = [...input];
   const at = () => rnd.int(bytes.length + 1);
   switch (rnd.int(9)) {

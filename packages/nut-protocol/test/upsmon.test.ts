@@ -183,8 +183,10 @@ describe('real upsmon 2.8.0 against NutServer', needs(...NUT_LAB_TOOLS, 'upsmon'
           ['monuser', 'closed'],
         ],
       );
-      // The same notifications from the upsmons of both servers: ONBATT first, SHUTDOWN last.
-      // (Whether a secondary's poll sees LB before FSD or both at once is a race on either server.)
+      // The same notifications from the upsmons of both servers, ONBATT first (seconds before the
+      // rest). Their order after that is not asserted: upsmon runs each NOTIFYCMD in a process of
+      // its own, so FSD and SHUTDOWN, emitted together, are recorded in whichever order those finish;
+      // and whether a secondary's poll sees LB before FSD or both at once is a race on either server.
       for (const run of Object.values(runs)) {
         for (const m of [run.primary, run.secondary]) {
           // NOTIFYCMD runs in the background: under load it may trail SHUTDOWNCMD.
@@ -198,7 +200,8 @@ describe('real upsmon 2.8.0 against NutServer', needs(...NUT_LAB_TOOLS, 'upsmon'
         const theirs = notifyTypes(runs.upsd[role]);
         const mine = notifyTypes(runs.ours[role]);
         assert.deepEqual([...mine].sort(), [...theirs].sort(), role);
-        assert.deepEqual([mine[0], mine.at(-1)], ['ONBATT', 'SHUTDOWN'], role);
+        assert.equal(mine[0], 'ONBATT', role);
+        assert.ok(mine.includes('SHUTDOWN'), role);
       }
       for (const run of Object.values(runs)) {
         await run.primary.stop();
