@@ -19,11 +19,12 @@ const SYSTEMD_PATH_RUNS = 10;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 const agentDir = resolve(import.meta.dirname, '..');
 const bundle = join(agentDir, 'dist', 'blackstart-agent.mjs');
-// As deploy/agent/blackstart-agent.service starts it.
-const NODE_FLAGS = process.env.BENCH_NODE_FLAGS?.split(' ') ?? [
-  '--max-old-space-size=64',
-  '--max-semi-space-size=1',
-];
+// The node flags deploy/agent/blackstart-agent.service starts the agent with (or BENCH_NODE_FLAGS).
+const unitExecStart = /^ExecStart=\S+ (.*?) ?\S+\.mjs run$/m.exec(
+  readFileSync(resolve(agentDir, '../../deploy/agent/blackstart-agent.service'), 'utf8'),
+);
+if (!unitExecStart) throw new Error('cannot read the node flags from blackstart-agent.service');
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? unitExecStart[1]!).split(' ').filter(Boolean);
 // The runtime: this Node.js, or BENCH_NODE (e.g. the Node.js 24 shipped in the artifact).
 const NODE = process.env.BENCH_NODE ?? process.execPath;
 const nodeVersion = execFileSync(NODE, ['--version']).toString().trim();
@@ -170,7 +171,6 @@ work.remove();
 const ms = (x: number) => x.toFixed(2);
 const mb = (kb: number) => (kb / 1024).toFixed(1);
 const lines = [
-  '<!-- bench:agent -->',
   '## Agent: idle footprint and command receipt → power-action request',
   '',
   `Command: \`${process.env.BENCH_NODE ? 'BENCH_NODE=<artifact>/blackstart-agent/runtime/node ' : ''}pnpm bench agent\` — with \`BENCH_NODE\` the agent runs on the Node.js 24 runtime the artifact ships (\`node deploy/agent/build.mjs\`, then unpack the x64 tarball); without it, on the Node.js running the bench. \`--write\` refreshes this section; \`BENCH_IDLE_SECONDS\` shortens the idle period.`,
@@ -187,7 +187,6 @@ const lines = [
   `| receipt → power-action request, dry-run, no hooks | ${ms(quantile(dryRun, 0.5))} ms median | p90 ${ms(quantile(dryRun, 0.9))} ms, p99 ${ms(quantile(dryRun, 0.99))} ms, max ${ms(Math.max(...dryRun))} ms over ${dryRun.length} commands (verify signature, remember id, acks, record) | |`,
   `| receipt → power-action request, systemd-path, no hooks | ${ms(quantile(systemdPath, 0.5))} ms median | max ${ms(Math.max(...systemdPath))} ms over ${systemdPath.length} fresh agents (first command after start: colder code) | |`,
   `| RSS after ${dryRun.length} commands | ${mb(rssAfter)} MB | | |`,
-  '<!-- /bench:agent -->',
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
 process.exit(0);
