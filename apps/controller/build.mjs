@@ -1,10 +1,14 @@
 // Bundles the controller into dist/blackstart.mjs. What cannot live inside a JS bundle is copied
-// beside it: the SQL migrations, PGlite's WebAssembly and data files, and the agent bundle that the
-// demo runs (and that the controller serves to hosts).
+// beside it: the SQL migrations, PGlite's WebAssembly and data files, the agent bundle that the
+// demo runs (and that the controller serves to hosts), and the web UI prebuilt in dist/ui/.
 import { copyFileSync, cpSync, existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
+import { register } from 'tsx/esm/api';
+
+register();
+const { buildUi } = await import('./ui/build.ts');
 
 mkdirSync('dist', { recursive: true });
 await build({
@@ -34,3 +38,6 @@ for (const file of ['pglite.wasm', 'pglite.data', 'initdb.wasm'])
 const agentBundle = '../agent/dist/blackstart-agent.mjs';
 if (!existsSync(agentBundle)) throw new Error('build the agent first (pnpm build builds both in order)');
 copyFileSync(agentBundle, 'dist/blackstart-agent.mjs');
+
+const ui = await buildUi({ minify: true, write: 'dist/ui' });
+console.log(`web UI: ${ui.firstLoad.jsGzipBytes} bytes of JavaScript gzipped on first load`);

@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   BX1600MI_DEV,
   freePort,
+  indexOfEvent,
   NUT_LAB_TOOLS,
   NutLab,
   needs,
@@ -25,7 +26,6 @@ import {
   AgentProcess,
   ControllerProcess,
   dump,
-  find,
   type Timeline,
   waitForAgents,
 } from './controller-processes.ts';
@@ -201,11 +201,11 @@ describe('controller process with upsd, agents and upsmon', {
 
     await play(OUTAGE);
     const timeline = await timelineUntil(
-      (t) => find(t, 'host-progress', { host: 'ctl', step: 'powering-off' }) >= 0,
+      (t) => indexOfEvent(t, 'host-progress', { host: 'ctl', step: 'powering-off' }) >= 0,
       'the shutdown to reach the controller’s host',
     );
-    const at = (kind: string, where: Parameters<typeof find>[2] = {}) => {
-      const i = find(timeline, kind, where);
+    const at = (kind: string, where: Parameters<typeof indexOfEvent>[2] = {}) => {
+      const i = indexOfEvent(timeline, kind, where);
       assert.ok(i >= 0, `${kind} ${JSON.stringify(where)} missing:\n${dump(timeline)}`);
       return i;
     };
@@ -257,7 +257,10 @@ describe('controller process with upsd, agents and upsmon', {
     const outageId = timeline.id;
     const ended = await timelineUntil((t) => t.outcome !== null, 'the outage to end', outageId);
     assert.equal(ended.outcome, 'restored', dump(ended));
-    assert.ok(find(ended, 'host-up', { host: 'nas' }) >= 0, 'the NUT login is the NAS’s health check');
+    assert.ok(
+      indexOfEvent(ended, 'host-up', { host: 'nas' }) >= 0,
+      'the NUT login is the NAS’s health check',
+    );
     assert.equal(booted.shutdownAt(), undefined, 'the booted NAS is not told to shut down again');
     upsmon = booted;
   });
@@ -265,7 +268,7 @@ describe('controller process with upsd, agents and upsmon', {
   test('kill -9 in the middle of an outage, its database gone too: the restarted controller resumes; no step repeated or lost', async () => {
     await play(OUTAGE);
     const before = await timelineUntil(
-      (t) => find(t, 'host-progress', { host: 'app', step: 'hook-started' }) >= 0,
+      (t) => indexOfEvent(t, 'host-progress', { host: 'app', step: 'hook-started' }) >= 0,
       'app’s hook to start',
     );
     const outage = before.id;
@@ -289,7 +292,7 @@ describe('controller process with upsd, agents and upsmon', {
     });
 
     const timeline = await timelineUntil(
-      (t) => find(t, 'host-progress', { host: 'ctl', step: 'powering-off' }) >= 0,
+      (t) => indexOfEvent(t, 'host-progress', { host: 'ctl', step: 'powering-off' }) >= 0,
       'the resumed shutdown to reach the controller’s host',
       outage,
     );
@@ -312,11 +315,11 @@ describe('controller process with upsd, agents and upsmon', {
         `app ${step} once:\n${dump(timeline)}`,
       );
     const order = [
-      find(timeline, 'host-down', { host: 'app' }),
-      find(timeline, 'shutdown-host', { host: 'db' }),
-      find(timeline, 'host-down', { host: 'db' }),
-      find(timeline, 'shutdown-host', { host: 'nas' }),
-      find(timeline, 'power-off-ups', { source: 'ups' }),
+      indexOfEvent(timeline, 'host-down', { host: 'app' }),
+      indexOfEvent(timeline, 'shutdown-host', { host: 'db' }),
+      indexOfEvent(timeline, 'host-down', { host: 'db' }),
+      indexOfEvent(timeline, 'shutdown-host', { host: 'nas' }),
+      indexOfEvent(timeline, 'power-off-ups', { source: 'ups' }),
     ];
     assert.deepEqual(
       order,

@@ -165,10 +165,18 @@ export class AgentProcess {
     private readonly process: Spawned,
   ) {}
 
-  static async start(controller: ControllerProcess, host: string, dir: string): Promise<AgentProcess> {
+  /** `token`: an enrollment token minted elsewhere (the web UI); by default one is minted here. */
+  static async start(
+    controller: ControllerProcess,
+    host: string,
+    dir: string,
+    token?: string,
+  ): Promise<AgentProcess> {
     const stateDir = join(dir, 'agents', host);
     mkdirSync(stateDir, { recursive: true });
-    const minted = await controller.api<{ token: string }>('POST', '/api/v1/enrollment-tokens', { host });
+    const minted = token
+      ? { status: 201, body: { token } }
+      : await controller.api<{ token: string }>('POST', '/api/v1/enrollment-tokens', { host });
     if (minted.status !== 201) throw new Error(`enrollment token: ${minted.status}`);
     const child = spawnTracked(`agent-${host}`, process.execPath, ['--import', tsx, agentMain], {
       env: {
@@ -211,22 +219,6 @@ export async function waitForAgents(controller: ControllerProcess, hosts: string
       return hosts.every((h) => health.agents.connected.includes(h));
     },
     { timeoutMs: 60_000, intervalMs: 200, what: `agents ${hosts.join(', ')} to connect` },
-  );
-}
-
-/** Index of the first event matching, or -1. */
-export function find(
-  timeline: Timeline,
-  kind: string,
-  where: { host?: string; source?: string; step?: string; message?: RegExp } = {},
-): number {
-  return timeline.events.findIndex(
-    (e) =>
-      e.kind === kind &&
-      (where.host === undefined || e.host === where.host) &&
-      (where.source === undefined || e.source === where.source) &&
-      (where.step === undefined || e.data.step === where.step) &&
-      (where.message === undefined || where.message.test(String(e.data.message))),
   );
 }
 

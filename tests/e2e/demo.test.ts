@@ -61,6 +61,7 @@ function assertDemoTimeline(stdout: string) {
   assert.match(stdout, /outage ended: restored/);
   const woken = (host: string) => index(host, /^back up/);
   assert.ok(woken('nas') >= 0 && woken('nas') < woken('app'), 'restore brings nas back before app');
+  assert.match(stdout, /Web UI: +http:\/\/127\.0\.0\.1:\d+\/ /);
   assert.match(
     stdout,
     /Timeline as JSON: http:\/\/127\.0\.0\.1:\d+\/api\/v1\/outages\/outage-[a-z0-9]+\/timeline/,

@@ -15,4 +15,5 @@ export { createTestDatabase, postgresSkipReason, type TestDatabase } from './pos
 export { killAll, type Spawned, spawnTracked } from './processes.ts';
 export { createTestRedis, redisSkipReason, type TestRedis } from './redis.ts';
 export { PrivatePostgres, PrivateRedis } from './services.ts';
+export { indexOfEvent, type TimelineEventLike } from './timeline.ts';
 export { DOCKER_API_LAB_TOOLS, DockerApiLab, LIBVIRT_LAB_TOOLS, LibvirtLab } from './virt-labs.ts';

@@ -13,9 +13,11 @@ import Type from 'typebox';
 import { VERSION } from './cli/index.ts';
 import { type AgentStore, EnrollmentError, type TimelineStore } from './db/index.ts';
 import type { AgentHub } from './hub/agent-hub.ts';
+import type { LiveFeed } from './live/live-feed.ts';
 import type { Logger } from './logger.ts';
 import type { Notifier } from './notifications/index.ts';
 import { enrollmentInstallCommand, registerAgentInstall } from './routes/agent-install.ts';
+import { registerLiveRoutes } from './routes/live.ts';
 import { registerNotificationRoutes } from './routes/notifications.ts';
 import { type OperationsDeps, registerOperationsRoutes } from './routes/operations.ts';
 import {
@@ -34,6 +36,7 @@ import {
   OutageList,
   OutageTimeline,
 } from './routes/schemas.ts';
+import { registerUiStatic } from './routes/ui-static.ts';
 import type { Auth, Principal } from './security/auth.ts';
 import type { TlsMaterial } from './security/tls.ts';
 
@@ -50,6 +53,7 @@ export interface AppDeps extends OperationsDeps {
   /** The NUT server's port, when it runs. */
   nutPort(): number | undefined;
   notifier: Notifier;
+  live: LiveFeed;
   journalStatus(): { lastSeq: number; pendingFlush: number };
   logger: Logger;
   clock?: () => number;
@@ -64,6 +68,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** No authentication (health, login, agent enrollment). */
     public?: boolean;
+    /** A POST that changes nothing (a simulation): any role may call it. */
+    readOnly?: boolean;
   }
 }
 
@@ -105,9 +111,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const principal = await deps.auth.authenticate(credential(request), clock());
     if (!principal)
       return reply.code(401).send({ error: 'unauthorized', message: 'log in or send an API token' });
-    if (request.method !== 'GET' && principal.role !== 'admin')
+    if (request.method !== 'GET' && !request.routeOptions.config.readOnly && principal.role !== 'admin')
       return reply.code(403).send({ error: 'forbidden', message: 'this needs the admin role' });
     request.principal = principal;
+  });
+
+  // API answers are per login and change from one moment to the next: never cached, by anyone.
+  app.addHook('onSend', async (request, reply) => {
+    if (request.url.startsWith('/api/') && !reply.hasHeader('cache-control'))
+      reply.header('cache-control', 'no-store');
   });
 
   deps.hub.register(app);
@@ -289,6 +301,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   registerOperationsRoutes(app, deps, clock);
   registerNotificationRoutes(app, deps.notifier);
+  registerLiveRoutes(app, deps);
+  await registerUiStatic(app);
 
   return app;
 }

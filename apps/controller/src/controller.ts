@@ -15,6 +15,7 @@ import { DrillRunner } from './drill/drill.ts';
 import { AgentHub } from './hub/agent-hub.ts';
 import { type ControllerIdentity, loadOrCreateIdentity } from './identity.ts';
 import { createJobQueue, type JobQueue } from './jobs/queue.ts';
+import { LiveFeed } from './live/live-feed.ts';
 import type { Logger } from './logger.ts';
 import { Notifier, timelineLink } from './notifications/index.ts';
 import { ControllerNutServer } from './nut/nut-server.ts';
@@ -262,6 +263,18 @@ export async function startController(
     if (action.type === 'outage-started') drillRunner.abort('a real outage started');
   });
 
+  const live = new LiveFeed({
+    runtime,
+    hub,
+    sources,
+    capabilities,
+    agents,
+    drills: drillRunner,
+    notifier,
+    plans,
+    log,
+  });
+
   const app = await buildApp({
     controllerId: identity.id,
     controllerKey: identity.keys.publicJwk as { kty: string; crv: string; x: string },
@@ -278,6 +291,7 @@ export async function startController(
     capabilities,
     nutPort: () => nut?.port,
     notifier,
+    live,
     databaseKind: database.kind,
     queueKind: queue.kind,
     journalStatus: () => ({ lastSeq: journal.lastSeq, pendingFlush: flusher.pending }),
@@ -324,6 +338,7 @@ export async function startController(
       (closing ??= (async () => {
         drillRunner.abort('the controller is stopping');
         await runtime.stop();
+        live.close();
         await hub.close();
         await nut?.close();
         await app.close();

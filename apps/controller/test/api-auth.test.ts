@@ -76,6 +76,7 @@ describe('API authentication', () => {
     );
     const me = await inject({ url: '/api/v1/auth/me', cookies: { bs_session: ok.cookie!.value } });
     assert.deepEqual(me.json(), { name: 'admin', role: 'admin', via: 'session' });
+    assert.equal(me.headers['cache-control'], 'no-store', 'answers for a login are never cached');
   });
 
   test('the viewer reads but cannot change anything', async () => {

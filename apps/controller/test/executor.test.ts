@@ -15,6 +15,7 @@ import type { EngineAction } from '@blackstart/policy';
 import {
   createTestRedis,
   freePort,
+  indexOfEvent,
   redisSkipReason,
   type TestRedis,
   tempDir,
@@ -24,7 +25,7 @@ import type { OutageTimeline } from '../src/db/index.ts';
 import { certificateFingerprint } from '../src/security/tls.ts';
 import type { SimulatorSource } from '../src/sources/simulator.ts';
 import { magicPacket } from '../src/wake/network.ts';
-import { indexOf, startTestController, type TestController } from './helpers.ts';
+import { startTestController, type TestController } from './helpers.ts';
 
 const NAS_MAC = '02:00:00:00:00:0b';
 const APP_MAC = '02:00:00:00:00:0a';
@@ -189,8 +190,8 @@ describe('an outage carried out end to end', { skip: redisSkipReason() }, () => 
     assert.equal(request.outage, outage);
 
     const timeline = await t.timeline(outage);
-    const at = (kind: string, where: Parameters<typeof indexOf>[2]) => {
-      const i = indexOf(timeline, kind, where);
+    const at = (kind: string, where: Parameters<typeof indexOfEvent>[2]) => {
+      const i = indexOfEvent(timeline, kind, where);
       assert.ok(i >= 0, `${kind} ${JSON.stringify(where)} missing:\n${dump(timeline)}`);
       return i;
     };

@@ -97,19 +97,3 @@ export async function startTestController(config: Record<string, unknown>): Prom
     },
   };
 }
-
-/** Index of the first timeline event matching, or -1. */
-export function indexOf(
-  timeline: OutageTimeline,
-  kind: string,
-  where: { host?: string; source?: string; step?: string; message?: RegExp } = {},
-): number {
-  return timeline.events.findIndex(
-    (e) =>
-      e.kind === kind &&
-      (where.host === undefined || e.host === where.host) &&
-      (where.source === undefined || e.source === where.source) &&
-      (where.step === undefined || e.data.step === where.step) &&
-      (where.message === undefined || where.message.test(String(e.data.message))),
-  );
-}

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { NutClient } from '@blackstart/nut-protocol';
-import { waitFor } from '@blackstart/tests';
+import { indexOfEvent, waitFor } from '@blackstart/tests';
 import type { SimulatorSource } from '../src/sources/simulator.ts';
-import { indexOf, startTestController, type TestController } from './helpers.ts';
+import { startTestController, type TestController } from './helpers.ts';
 
 describe('mains back in the middle of a shutdown', () => {
   let t: TestController;
@@ -100,8 +100,8 @@ describe('mains back in the middle of a shutdown', () => {
     assert.doesNotMatch(await appliance.getVar('main', 'ups.status'), /FSD/, 'FSD withdrawn');
 
     const timeline = await t.timeline(outage);
-    const at = (kind: string, where: Parameters<typeof indexOf>[2]) => {
-      const i = indexOf(timeline, kind, where);
+    const at = (kind: string, where: Parameters<typeof indexOfEvent>[2]) => {
+      const i = indexOfEvent(timeline, kind, where);
       assert.ok(i >= 0, `${kind} ${JSON.stringify(where)} missing`);
       return i;
     };
@@ -113,9 +113,9 @@ describe('mains back in the middle of a shutdown', () => {
     );
     at('host-cancelled', { host: 'app' });
     at('host-cancelled', { host: 'nas' });
-    assert.equal(indexOf(timeline, 'host-down', {}), -1, 'nothing went down');
+    assert.equal(indexOfEvent(timeline, 'host-down', {}), -1, 'nothing went down');
     assert.equal(
-      indexOf(timeline, 'shutdown-host', { host: 'other' }),
+      indexOfEvent(timeline, 'shutdown-host', { host: 'other' }),
       -1,
       'the host on the other UPS stayed',
     );

@@ -185,8 +185,9 @@ Then it stays up and prints the URL to look at; --once prints the timeline and e
       const timeline = (await response.json()) as OutageTimeline;
       out(formatTimeline(timeline));
       out('');
+      out(`Web UI:           ${controller.url}/  (log in as admin with the password above)`);
+      out(`This outage:      ${controller.url}/#/outages/${outage}`);
       out(`Timeline as JSON: ${controller.url}/api/v1/outages/${outage}/timeline`);
-      out(`All outages:      ${controller.url}/api/v1/outages`);
       out(`Health:           ${controller.url}/api/v1/health`);
       out(
         '(the API wants a login: POST /api/v1/auth/login with {"username":"admin","password":"…"}, then the cookie or "Authorization: Bearer <token>")',

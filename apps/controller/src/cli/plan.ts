@@ -215,7 +215,7 @@ function render(path: string, plan: Plan, scenario: Scenario, r: SimulationResul
   lines.push('');
   const width = Math.max(8, ...plan.hosts.map((h) => h.id.length), ...plan.ups.map((u) => u.id.length));
   for (const entry of r.timeline) {
-    const [subject, text] = describe(entry);
+    const [subject, text] = describeSimulationEntry(entry);
     lines.push(`${clock(entry.at).padStart(8)}  ${subject.padEnd(width)}  ${text}`);
   }
   lines.push('');
@@ -237,7 +237,8 @@ function render(path: string, plan: Plan, scenario: Scenario, r: SimulationResul
   return lines.join('\n');
 }
 
-function describe(entry: TimelineEntry): [string, string] {
+/** One simulated timeline entry as [subject, text], as `plan simulate` and the UI's what-if show it. */
+export function describeSimulationEntry(entry: TimelineEntry): [string, string] {
   return entry.kind === 'world' ? describeWorld(entry.event) : describeAction(entry.action, entry.at);
 }
 

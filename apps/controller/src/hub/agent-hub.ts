@@ -38,6 +38,8 @@ export interface HubEmitterEvents {
   'command-sent': [{ host: string; commandId: string; at: number }];
   /** An acknowledgement arrived (emitted as it is read, before the runtime sees it). */
   'ack-received': [{ host: string; ack: Ack }];
+  /** An agent said hello, or its connection closed. */
+  'agent-link': [{ host: string; connected: boolean }];
 }
 
 interface Connection {
@@ -197,6 +199,7 @@ export class AgentHub extends EventEmitter<HubEmitterEvents> {
           });
           if (this.upsStateFrame) socket.send(this.upsStateFrame, { binary: false });
           this.events.connected(host, connection.info);
+          this.emit('agent-link', { host, connected: true });
           this.deliverPending(host);
           return;
         }
@@ -219,6 +222,7 @@ export class AgentHub extends EventEmitter<HubEmitterEvents> {
       if (this.connections.get(host) === connection) {
         this.connections.delete(host);
         this.events.disconnected(host);
+        this.emit('agent-link', { host, connected: false });
       }
     });
     socket.on('error', (error) => this.log.warn({ host, err: error.message }, 'agent socket error'));

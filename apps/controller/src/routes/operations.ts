@@ -6,6 +6,7 @@ import { type Config, checkPlanAgainstConfig } from '../config.ts';
 import { type AgentStore, type TimelineStore, timelineCsv } from '../db/index.ts';
 import { DrillRefused, type DrillRunner } from '../drill/drill.ts';
 import type { AgentHub } from '../hub/agent-hub.ts';
+import { sourceViews } from '../live/views.ts';
 import type { PlanStore } from '../plan-store.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { SimulatorSource } from '../sources/simulator.ts';
@@ -110,26 +111,7 @@ export function registerOperationsRoutes(
 
   // ---- sources and agents ---------------------------------------------------------------------
 
-  app.get('/api/v1/sources', async () => {
-    const state = deps.runtime.engineState;
-    return {
-      sources: [...deps.sources.values()].map((s) => {
-        const caps = deps.capabilities.get(s.id);
-        const ups = deps.runtime.plan.ups.find((u) => u.id === s.id);
-        const warnings: string[] = [];
-        if (caps?.known && ups?.powerOff.enabled !== false && caps.restore !== 'power-cycle')
-          warnings.push(`the plan powers this UPS off, but it ${caps.summary.replace(/^offers/, 'offers')}`);
-        return {
-          id: s.id,
-          kind: s.kind,
-          ...s.status(),
-          reading: state.sources[s.id]?.reading ?? null,
-          capabilities: caps ?? null,
-          warnings,
-        };
-      }),
-    };
-  });
+  app.get('/api/v1/sources', async () => ({ sources: sourceViews(deps) }));
 
   app.post(
     '/api/v1/sources/:id/simulate',

@@ -62,6 +62,8 @@ export interface RuntimeEvents {
   lost: [{ source: string; reason: string }];
   /** A new plan is in force (at start, or replaced over the API once no outage runs). */
   'plan-applied': [Plan];
+  /** Journal records as they are written (events, actions, notes): the live feed's timeline. */
+  recorded: [readonly JournalRecord[]];
 }
 
 type HostProgress = Extract<EngineEvent, { type: 'host-progress' }>;
@@ -354,6 +356,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     const records = this.deps.journal.append(entries, at);
     this.recordsSinceSnapshot += records.length;
     this.deps.flusher.enqueue(records);
+    if (this.listenerCount('recorded') > 0) this.emit('recorded', records);
     if (actions.length > 0) {
       const journaled = records
         .filter((r): r is Extract<JournalRecord, { kind: 'action' }> => r.kind === 'action')
