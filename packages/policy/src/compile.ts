@@ -1,4 +1,6 @@
+import type { HostRun } from './engine.ts';
 import type { HealthCheck, Host, HostKind, Plan, PointOfNoReturn, Trigger, WakeMethod } from './plan.ts';
+import { type PVec, pvecOf } from './pvec.ts';
 
 /** How a host is brought back, with every default resolved. */
 export interface ResolvedWake {
@@ -66,6 +68,13 @@ export interface CompiledPlan {
   /** Hosts that must be up before this one is woken: its dependencies and its wake relay. */
   restoreDeps: number[][];
   restoreDependents: number[][];
+  /**
+   * Every host's run at the start of an outage that carries nothing over: idle, waiting for its
+   * blockers. Shared by every such outage; the engine copies a run before its first change.
+   */
+  idleRuns: PVec<HostRun>;
+  /** `must go down before '<id>'`: why a host that this one pulled down was triggered. */
+  precedeReasons: string[];
 }
 
 const cache = new WeakMap<Plan, CompiledPlan>();
@@ -228,7 +237,17 @@ function build(plan: Plan): CompiledPlan {
     wake,
     restoreDeps,
     restoreDependents,
+    idleRuns: pvecOf(blockers.map((b) => idleRun(b.length))),
+    precedeReasons: hostIds.map((id) => `must go down before '${id}'`),
   };
+}
+
+/** Built field by field like `copyRun`'s copies, so that both share hidden classes. */
+function idleRun(waitFor: number): HostRun {
+  const run = {} as HostRun;
+  run.phase = 'idle';
+  run.waitFor = waitFor;
+  return run;
 }
 
 /** Kahn's algorithm, lowest index first among ready hosts: dependencies come before dependents. */

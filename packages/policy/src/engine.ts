@@ -266,6 +266,16 @@ export function initialState(plan: Plan, options: { history?: DurationHistory } 
   return { plan, clock: 0, sources: Object.fromEntries(plan.ups.map((u) => [u.id, {}])), history };
 }
 
+/**
+ * Builds what the engine derives from the state's plan and learned durations (the compiled plan,
+ * the runtime-budget table) ahead of time. Both are cached, so the step that starts an outage does
+ * not pay for them: call it whenever a plan or history comes into force between outages.
+ * Pure in effect: no step gives a different result for it.
+ */
+export function prepare(state: EngineState): void {
+  budgetTable(compilePlan(state.plan), state.history);
+}
+
 // ---- the step function --------------------------------------------------------------------
 
 /** (state, event, now) → (state, actions). Pure: no I/O, no timers, no clock reads. */
@@ -323,8 +333,11 @@ interface Working {
   evaluate: boolean;
   /** Triggered hosts whose blockers may have cleared. */
   dispatch: number[];
-  /** Hosts whose run this step already copied (see `Step.edit`), allocated on the first change. */
-  fresh: Uint8Array | undefined;
+  /**
+   * Hosts whose run this step already copied (see `Step.edit`). Allocated up front: a lazy
+   * allocation inside `edit` deoptimizes it at the first change of every step.
+   */
+  fresh: Uint8Array;
   /** Hosts to restore whose dependencies may be up. */
   wakeable: number[];
 }
@@ -335,7 +348,7 @@ function working(
   hosts: PVecDraft<HostRun>,
   classes: PVecDraft<number>,
   timers: Working['timers'],
-  fresh: Uint8Array | undefined,
+  fresh: Uint8Array,
   evaluate: boolean,
 ): Working {
   return {
@@ -593,6 +606,34 @@ class Step {
     for (let k = 2; this.lastOutage?.id === id || carryFrom?.id === id; k++) {
       id = `outage-${this.now.toString(36)}-${k}`;
     }
+    const sources: Record<string, { since: number }> = {};
+    for (const s of sourceIds) sources[s] = { since: this.sourceSince(s) };
+    const outage = {
+      id,
+      startedAt: this.now,
+      phase: 'shutdown' as const,
+      sources,
+      inFlight: 0,
+      holding: 0,
+      restorePending: 0,
+      wakeFailures: 0,
+    };
+    if (!carryFrom && !this.hostsDown) {
+      // Nothing carried over: every host idle, waiting for all its blockers. The compiled plan has
+      // these runs ready; the step copies only the ones it changes.
+      const ups = c.fedManaged.map((fed): UpsRun => ({ unsettled: fed.length, touched: false }));
+      this.o = working(
+        outage,
+        ups,
+        new PVecDraft(c.idleRuns),
+        new PVecDraft(pvecOf(c.classes.map(() => 0))),
+        new Map(),
+        new Uint8Array(c.hostIds.length),
+        true,
+      );
+      this.emit({ type: 'outage-started', outage: id, sources: sourceIds });
+      return;
+    }
     const left = !carryFrom && this.hostsDown ? new Set(this.hostsDown) : undefined;
     // Every run here is a new object, so this step may change them in place (`fresh`).
     const runs: HostRun[] = c.hostIds.map((id, h) => {
@@ -604,7 +645,6 @@ class Step {
     });
     this.hostsDown = undefined;
     const settled = (h: number) => isSettled(runs[h]!.phase);
-    let inFlight = 0;
     // Commands still running from the outage before keep their deadlines.
     const carried: Array<readonly [at: number, host: number]> = [];
     for (let h = 0; h < runs.length; h++) {
@@ -613,7 +653,7 @@ class Step {
       let waitFor = blockers.length;
       for (const b of blockers) if (settled(b)) waitFor--;
       run.waitFor = waitFor;
-      if (c.managed[h] && isInFlight(run.phase)) inFlight++;
+      if (c.managed[h] && isInFlight(run.phase)) outage.inFlight++;
       if (run.phase === 'commanded' || run.phase === 'cancelling') carried.push([run.deadline ?? 0, h]);
     }
     const ups = c.upsIds.map((_, u): UpsRun => {
@@ -626,19 +666,8 @@ class Step {
       }
       return { unsettled, touched };
     });
-    const sources: Record<string, { since: number }> = {};
-    for (const s of sourceIds) sources[s] = { since: this.sourceSince(s) };
     this.o = working(
-      {
-        id,
-        startedAt: this.now,
-        phase: 'shutdown',
-        sources,
-        inFlight,
-        holding: 0,
-        restorePending: 0,
-        wakeFailures: 0,
-      },
+      outage,
       ups,
       new PVecDraft(pvecOf(runs)),
       new PVecDraft(pvecOf(c.classes.map(() => 0))),
@@ -753,7 +782,7 @@ class Step {
     for (const x of c.waiting[h]!) {
       const phase = o.hosts.get(x).phase;
       if (phase === 'triggered' || phase === 'commanded' || phase === 'cancelling' || isSettled(phase)) {
-        this.trigger(h, `must go down before '${c.hostIds[x]}'`, true);
+        this.trigger(h, c.precedeReasons[x]!, true);
         return;
       }
     }
@@ -923,15 +952,16 @@ class Step {
   private trigger(first: number, reason: string, propagate: boolean): void {
     const o = this.o!;
     const c = this.c;
-    // Pairs of (host, the host that pulled it down; -1 for `reason`). Reasons are built only for
-    // hosts that actually trigger: a mass trigger reaches most hosts many times over.
+    // A mass trigger calls this for every host of a class, most already pulled down by others.
+    if (o.hosts.get(first).phase !== 'idle') return;
+    // Pairs of (host, the host that pulled it down; -1 for `reason`).
     const stack: number[] = [first, -1];
     while (stack.length > 0) {
       const cause = stack.pop()!;
       const h = stack.pop()!;
       const run = o.hosts.get(h);
       if (run.phase !== 'idle' || c.kinds[h] === 'wake-only') continue;
-      const why = cause < 0 ? reason : `must go down before '${c.hostIds[cause]}'`;
+      const why = cause < 0 ? reason : c.precedeReasons[cause]!;
       const next = this.edit(h);
       next.phase = 'triggered';
       next.trigger = why;
@@ -963,7 +993,6 @@ class Step {
    */
   private edit(h: number): HostRun {
     const o = this.o!;
-    o.fresh ??= new Uint8Array(o.hosts.length);
     if (o.fresh[h]) return o.hosts.get(h);
     const run = copyRun(o.hosts.get(h));
     o.hosts.set(h, run);
@@ -1233,7 +1262,7 @@ class Step {
       // it again with copyRun rather than adding fields to a spread copy (see copyRun).
       const next: HostRun = { ...current, phase: 'restore-wait', waitFor };
       o.hosts.set(h, next);
-      if (o.fresh) o.fresh[h] = 0;
+      o.fresh[h] = 0;
       if (next.held !== undefined) delete next.held;
       if (next.unverified !== undefined) delete next.unverified;
       o.restorePending++;
@@ -1395,7 +1424,7 @@ class Step {
       new PVecDraft(outage.hosts),
       new PVecDraft(outage.classes),
       timers,
-      undefined,
+      new Uint8Array(outage.hosts.size),
       false,
     );
   }

@@ -21,6 +21,7 @@ export {
   nextWakeAt,
   type OutageOutcome,
   type OutageState,
+  prepare,
   type SourceState,
   type StepResult,
   step,

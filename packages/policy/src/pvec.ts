@@ -31,8 +31,8 @@ export function pvecToArray<T>(vec: PVec<T>): T[] {
  * many of its items change. `finish()` returns the original vector when nothing changed.
  */
 export class PVecDraft<T> {
+  /** The draft's chunks once one was changed: a chunk still `===` the base's is not copied yet. */
   private chunks: T[][] | undefined;
-  private copied: Set<number> | undefined;
   private size: number;
 
   constructor(private readonly base: PVec<T>) {
@@ -53,13 +53,8 @@ export class PVecDraft<T> {
   }
 
   push(value: T): void {
-    const c = this.size >>> SHIFT;
-    if ((this.size & MASK) === 0) {
-      this.outer().push([value]);
-      this.copied!.add(c);
-    } else {
-      this.writable(c).push(value);
-    }
+    if ((this.size & MASK) === 0) this.outer().push([value]);
+    else this.writable(this.size >>> SHIFT).push(value);
     this.size++;
   }
 
@@ -68,19 +63,17 @@ export class PVecDraft<T> {
   }
 
   private outer(): T[][] {
-    if (!this.chunks) {
-      this.chunks = this.base.chunks.slice() as T[][];
-      this.copied = new Set();
-    }
+    this.chunks ??= this.base.chunks.slice() as T[][];
     return this.chunks;
   }
 
   private writable(c: number): T[] {
     const chunks = this.outer();
-    if (!this.copied!.has(c)) {
-      chunks[c] = chunks[c]!.slice();
-      this.copied!.add(c);
-    }
-    return chunks[c]!;
+    const chunk = chunks[c]!;
+    // Chunks past the base's were made by this draft.
+    if (c >= this.base.chunks.length || chunk !== this.base.chunks[c]) return chunk;
+    const copy = chunk.slice();
+    chunks[c] = copy;
+    return copy;
   }
 }

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { copyRun } from '../src/engine.ts';
-import { type EngineState, type HostRun, initialState, nextWakeAt, step } from '../src/index.ts';
+import {
+  budgetTable,
+  compilePlan,
+  type EngineState,
+  type HostRun,
+  initialState,
+  nextWakeAt,
+  step,
+} from '../src/index.ts';
 import { Driver, plan, reading } from './driver.ts';
 
 const OB = reading('OB DISCHRG', { charge: 90, runtime: 1200 });
@@ -280,6 +288,31 @@ describe('triggers', () => {
     // Without history: the 600 s timeout. With 20 runs of 10..200 s: p95 = 190 s.
     assert.deepEqual(run(), [[400_000, 'h']]);
     assert.deepEqual(run({ h: Array.from({ length: 20 }, (_, i) => (i + 1) * 10) }), [[810_000, 'h']]);
+  });
+
+  test('budget order: the hosts needing the most time first, ties in plan order', () => {
+    // 300 hosts, durations from few values so that many thresholds tie; some learned (fractional).
+    const hosts = Array.from({ length: 300 }, (_, i) => ({
+      id: `h${i}`,
+      kind: 'agent',
+      ...(i % 7 === 3 && { dependsOn: [`h${i - 1}`] }),
+      shutdown: {
+        triggers: [{ type: 'budget', margin: i % 2 === 0 ? 10 : 25 }],
+        ...(i % 5 !== 0 && { expectedDuration: ((i * 37) % 4) * 15 }),
+      },
+    }));
+    const history = Object.fromEntries(
+      Array.from({ length: 60 }, (_, k) => [`h${k * 5}`, [k % 3, 12.5, (k % 4) * 0.3]]),
+    );
+    const c = compilePlan(plan({ ups: [{ id: 'ups' }], hosts }));
+    const table = budgetTable(c, history);
+    assert.equal(table.order.length, 2);
+    for (const [k, order] of table.order.entries()) {
+      const members = c.classes[k]!.hosts;
+      const expected = [...members].sort((a, b) => table.threshold[b]! - table.threshold[a]! || a - b);
+      assert.deepEqual(order, expected);
+      assert.ok(new Set(order.map((h) => table.threshold[h])).size < members.length, 'thresholds tie');
+    }
   });
 
   test('the engine learns shutdown durations from acknowledged runs', () => {

@@ -4,6 +4,7 @@ import {
   type EngineEvent,
   type EngineState,
   initialState,
+  prepare,
   isOnBattery,
   nextWakeAt,
   type Plan,
@@ -187,6 +188,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       state = this.withPlan(state, this.deps.plan);
     }
     this.state = state;
+    prepare(state);
     if (version && !state.outage && (planChanged || version.announce)) {
       const { announce: _, ...v } = version;
       this.record([{ kind: 'plan', ...v, plan: this.deps.plan }], []);
@@ -371,7 +373,11 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       if (pending) {
         this.pendingPlan = undefined;
         this.applyPlan(pending.plan, pending.version);
-      } else this.compact();
+      } else {
+        // The outage taught the engine new durations: the next one's budget table, built now.
+        if (!this.state.outage) prepare(this.state);
+        this.compact();
+      }
       this.emit('outage-ended', { outage: ended.outage, outcome: ended.outcome });
     } else if (!this.state.outage && this.recordsSinceSnapshot > COMPACT_AFTER_RECORDS) {
       this.compact();
@@ -397,6 +403,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       history[host] = [...(history[host] ?? []), ...seconds].slice(-20);
     }
     this.state = { ...this.state, history };
+    prepare(this.state);
     this.compact();
     return true;
   }
@@ -418,6 +425,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   private applyPlan(plan: Plan, version: PlanVersion): void {
     this.record([{ kind: 'plan', ...version, plan }], []);
     this.state = this.withPlan(this.state, plan);
+    prepare(this.state);
     this.compact();
     this.schedule();
     this.emit('plan-applied', plan);
