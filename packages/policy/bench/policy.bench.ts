@@ -104,7 +104,7 @@ const firstFsd: Array<{ ms: number; actions: number }> = [];
 for (let k = 0; k < 7; k++) {
   const r = spawnSync(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('./first-fsd.ts', import.meta.url))],
+    ['--import', 'tsx', '--expose-gc', fileURLToPath(new URL('./first-fsd.ts', import.meta.url))],
     { encoding: 'utf8' },
   );
   if (r.status !== 0) throw new Error(`first-fsd.ts failed: ${r.stderr}`);

@@ -811,7 +811,10 @@ class Step {
         nextCheck = Math.min(nextCheck, result.nextCheck);
         if (result.fired !== undefined) {
           o.classes.set(cls, -1);
-          for (const h of c.classes[cls]!.hosts) this.trigger(h, result.fired, true);
+          // Indexed loops on paths that visit every host: for-of costs an iterator step per item
+          // in code not yet optimized, and the first outage runs such code.
+          const hosts = c.classes[cls]!.hosts;
+          for (let k = 0; k < hosts.length; k++) this.trigger(hosts[k]!, result.fired, true);
         } else if (result.budget !== undefined) {
           const order = table.order[cls]!;
           let k = cursor;
@@ -952,28 +955,33 @@ class Step {
   private trigger(first: number, reason: string, propagate: boolean): void {
     const o = this.o!;
     const c = this.c;
+    const hosts = o.hosts;
     // A mass trigger calls this for every host of a class, most already pulled down by others.
-    if (o.hosts.get(first).phase !== 'idle') return;
+    if (hosts.get(first).phase !== 'idle') return;
+    // Loop invariants in locals: the first outage runs this loop for thousands of hosts before V8
+    // has compiled it, and the interpreter loads every property each time it is named.
+    const { kinds, managed, blockers, hostIds, precedeReasons } = c;
+    const { actions, now } = this;
     // Pairs of (host, the host that pulled it down; -1 for `reason`).
     const stack: number[] = [first, -1];
     while (stack.length > 0) {
       const cause = stack.pop()!;
       const h = stack.pop()!;
-      const run = o.hosts.get(h);
-      if (run.phase !== 'idle' || c.kinds[h] === 'wake-only') continue;
-      const why = cause < 0 ? reason : c.precedeReasons[cause]!;
-      const next = this.edit(h);
+      const run = hosts.get(h);
+      if (run.phase !== 'idle' || kinds[h] === 'wake-only') continue;
+      const why = cause < 0 ? reason : precedeReasons[cause]!;
+      const next = this.own(h, run);
       next.phase = 'triggered';
       next.trigger = why;
-      next.triggeredAt = this.now;
-      if (c.managed[h]) o.inFlight++;
-      this.emit({ type: 'host-triggered', outage: o.id, host: c.hostIds[h]!, trigger: why });
+      next.triggeredAt = now;
+      if (managed[h]) o.inFlight++;
+      actions.push({ type: 'host-triggered', outage: o.id, host: hostIds[h]!, trigger: why });
       o.dispatch.push(h);
       if (!propagate) continue;
-      const blockers = c.blockers[h]!;
-      for (let k = blockers.length - 1; k >= 0; k--) {
-        const b = blockers[k]!;
-        if (o.hosts.get(b).phase === 'idle') stack.push(b, h);
+      const mine = blockers[h]!;
+      for (let k = mine.length - 1; k >= 0; k--) {
+        const b = mine[k]!;
+        if (hosts.get(b).phase === 'idle') stack.push(b, h);
       }
     }
   }
@@ -992,12 +1000,17 @@ class Step {
    * theirs), then reused.
    */
   private edit(h: number): HostRun {
+    return this.own(h, this.o!.hosts.get(h));
+  }
+
+  /** `edit` for a caller that has just read host h's run. */
+  private own(h: number, run: HostRun): HostRun {
     const o = this.o!;
-    if (o.fresh[h]) return o.hosts.get(h);
-    const run = copyRun(o.hosts.get(h));
-    o.hosts.set(h, run);
+    if (o.fresh[h]) return run;
+    const copy = copyRun(run);
+    o.hosts.set(h, copy);
     o.fresh[h] = 1;
-    return run;
+    return copy;
   }
 
   /** Marks a host up (it reported healthy, was woken without a health check, or is the controller's). */
@@ -1094,8 +1107,9 @@ class Step {
     run.commandedAt = this.now;
     run.deadline = deadline;
     this.addTimer(SHUTDOWN, c.timeoutMs[h]!, deadline, h);
-    for (const u of c.supplies[h]!) if (!o.ups[u]!.touched) o.ups[u]!.touched = true;
-    this.emit({
+    const supplies = c.supplies[h]!;
+    for (let k = 0; k < supplies.length; k++) o.ups[supplies[k]!]!.touched = true;
+    this.actions.push({
       type: 'shutdown-host',
       outage: o.id,
       host: c.hostIds[h]!,
