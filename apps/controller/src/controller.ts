@@ -125,6 +125,7 @@ export async function startController(
   const runtime = new Runtime({
     plan: active.plan,
     planVersion: {
+      lineage: active.lineage,
       version: active.version,
       origin: active.origin,
       ...(active.author !== undefined && { author: active.author }),

@@ -1,10 +1,16 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Plan, validatePlan } from '@blackstart/policy';
+import { LEGACY_LINEAGE } from './db/timeline.ts';
 import type { Logger } from './logger.ts';
 
 export interface ActivePlan {
+  /**
+   * This data directory's id: versions are numbered per data directory, so a new one on the same
+   * database does not collide with an earlier one's versions. Made with the first plan.json.
+   */
+  lineage: string;
   version: number;
   /** `file`: the configuration file's plan; `api`: replaced over the API. */
   origin: 'file' | 'api';
@@ -41,7 +47,8 @@ export class PlanStore {
         const parsed = JSON.parse(readFileSync(file, 'utf8')) as ActivePlan;
         const valid = validatePlan(parsed.plan);
         if (!valid.ok) throw new Error(valid.errors.map((e) => `${e.path}: ${e.message}`).join('; '));
-        stored = { ...parsed, plan: valid.plan };
+        // A plan.json from before lineages: its versions are the database's `legacy` ones.
+        stored = { ...parsed, lineage: parsed.lineage ?? LEGACY_LINEAGE, plan: valid.plan };
       } catch (error) {
         log.error(
           { file, err: (error as Error).message },
@@ -51,6 +58,7 @@ export class PlanStore {
     }
     if (stored && stored.fileHash === fileHash) return new PlanStore(file, stored, false);
     const active: ActivePlan = {
+      lineage: stored?.lineage ?? randomUUID(),
       version: (stored?.version ?? 0) + 1,
       origin: 'file',
       at: new Date().toISOString(),
@@ -71,6 +79,7 @@ export class PlanStore {
   /** Puts a (validated) plan in force as a new version from the API. */
   replace(plan: Plan, author: string): ActivePlan {
     this.active = {
+      lineage: this.active.lineage,
       version: this.active.version + 1,
       origin: 'api',
       author,

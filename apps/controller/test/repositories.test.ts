@@ -180,6 +180,58 @@ for (const target of databaseTargets()) {
       assert.ok(again.events.length > 3);
     });
 
+    test('plan versions are numbered per data directory: a new one does not overwrite an earlier one', async () => {
+      const store = new TimelineStore(opened.db);
+      const plan = (timeout: number) =>
+        ({ ups: [{ id: 'ups' }], hosts: [{ id: 'app', kind: 'agent', shutdown: { timeout } }] }) as never;
+      const t0 = Date.parse('2026-11-04T10:00:00Z');
+      // A journal from before lineages, then two data directories on the same database.
+      await store.write([
+        { seq: 1, at: t0, kind: 'plan', version: 1, origin: 'file', plan: plan(10) },
+        { seq: 2, at: t0, kind: 'plan', lineage: 'dir-a', version: 1, origin: 'file', plan: plan(20) },
+        {
+          seq: 3,
+          at: t0,
+          kind: 'plan',
+          lineage: 'dir-a',
+          version: 2,
+          origin: 'api',
+          author: 'x',
+          plan: plan(30),
+        },
+      ]);
+      await store.write([
+        { seq: 1, at: t0 + 1, kind: 'plan', lineage: 'dir-b', version: 1, origin: 'file', plan: plan(40) },
+      ]);
+      const timeout = async (lineage: string, version: number) =>
+        (
+          (await store.planVersion(lineage, version))?.plan as {
+            hosts: Array<{ shutdown: { timeout: number } }>;
+          }
+        ).hosts[0]!.shutdown.timeout;
+      assert.deepEqual(
+        [
+          await timeout('legacy', 1),
+          await timeout('dir-a', 1),
+          await timeout('dir-a', 2),
+          await timeout('dir-b', 1),
+        ],
+        [10, 20, 30, 40],
+      );
+      assert.deepEqual(
+        (await store.listPlanVersions('dir-a')).map((v) => [v.version, v.origin, v.author]),
+        [
+          [2, 'api', 'x'],
+          [1, 'file', null],
+        ],
+      );
+      assert.deepEqual(
+        (await store.listPlanVersions('dir-b')).map((v) => v.version),
+        [1],
+      );
+      assert.equal(await store.planVersion('dir-b', 2), undefined);
+    });
+
     test('enrollment tokens work once, only before they expire, only for their host', async () => {
       const agents = new AgentStore(opened.db);
       const now = new Date('2026-11-01T10:00:00Z');

@@ -262,7 +262,7 @@ rows.push(['`nextWakeAt` mid-outage', `${ms(median(nextWakeTimes))} ms`, 'median
 rows.push([
   'journal the state mid-outage (JSON, plan included)',
   `${ms(stringifyTime)} ms`,
-  `${(journal.length / 1e6).toFixed(1)} MB; parse ${ms(parseTime)} ms; `prepare` (compiles the plan) ${ms(prepareTime)} ms; then the first step ${ms(firstStepAfterRestart)} ms`,
+  `${(journal.length / 1e6).toFixed(1)} MB; parse ${ms(parseTime)} ms; \`prepare\` (compiles the plan) ${ms(prepareTime)} ms; then the first step ${ms(firstStepAfterRestart)} ms`,
   '',
 ]);
 

@@ -98,15 +98,25 @@ export const apiTokens = pgTable('api_tokens', {
   revokedAt: at('revoked_at'),
 });
 
-/** Every version of the plan that was in force: from the configuration file or the API. */
-export const planVersions = pgTable('plan_versions', {
-  version: integer('version').primaryKey(),
-  /** file | api */
-  origin: text('origin').notNull(),
-  author: text('author'),
-  createdAt: at('created_at').notNull(),
-  plan: jsonb('plan').$type<Record<string, unknown>>().notNull(),
-});
+/**
+ * Every version of the plan that was in force: from the configuration file or the API. Versions
+ * are numbered per data directory (`lineage`): a controller started on a new data directory with
+ * the same database counts from 1 again without touching an earlier directory's versions.
+ */
+export const planVersions = pgTable(
+  'plan_versions',
+  {
+    /** The data directory's id (plan.json); `legacy` for versions written before lineages. */
+    lineage: text('lineage').notNull().default('legacy'),
+    version: integer('version').notNull(),
+    /** file | api */
+    origin: text('origin').notNull(),
+    author: text('author'),
+    createdAt: at('created_at').notNull(),
+    plan: jsonb('plan').$type<Record<string, unknown>>().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.lineage, t.version] })],
+);
 
 /** Rehearsals: the plan run against a simulated outage with every power action held back. */
 export const drills = pgTable('drills', {

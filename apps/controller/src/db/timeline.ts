@@ -30,6 +30,9 @@ export interface TelemetryPoint {
   inputVoltage: number | null;
 }
 
+/** The lineage of plan versions written before lineages existed (see `planVersions`). */
+export const LEGACY_LINEAGE = 'legacy';
+
 export interface PlanVersionSummary {
   version: number;
   origin: string;
@@ -94,6 +97,7 @@ export function timelineRows(records: readonly JournalRecord[]): TimelineRows {
         break;
       case 'plan':
         plans.push({
+          lineage: record.lineage ?? LEGACY_LINEAGE,
           version: record.version,
           origin: record.origin,
           author: record.author ?? null,
@@ -242,8 +246,8 @@ export class TimelineStore {
     };
   }
 
-  /** Plan versions, newest first (without the plans themselves). */
-  async listPlanVersions(limit = 100): Promise<PlanVersionSummary[]> {
+  /** A lineage's plan versions, newest first (without the plans themselves). */
+  async listPlanVersions(lineage: string, limit = 100): Promise<PlanVersionSummary[]> {
     const rows = await this.db
       .select({
         version: planVersions.version,
@@ -252,14 +256,23 @@ export class TimelineStore {
         createdAt: planVersions.createdAt,
       })
       .from(planVersions)
+      .where(eq(planVersions.lineage, lineage))
       .orderBy(desc(planVersions.version))
       .limit(limit);
     return rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString() }));
   }
 
-  async planVersion(version: number): Promise<(PlanVersionSummary & { plan: unknown }) | undefined> {
-    const [row] = await this.db.select().from(planVersions).where(eq(planVersions.version, version));
-    return row && { ...row, createdAt: row.createdAt.toISOString() };
+  async planVersion(
+    lineage: string,
+    version: number,
+  ): Promise<(PlanVersionSummary & { plan: unknown }) | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(planVersions)
+      .where(and(eq(planVersions.lineage, lineage), eq(planVersions.version, version)));
+    if (!row) return undefined;
+    const { lineage: _, ...rest } = row;
+    return { ...rest, createdAt: row.createdAt.toISOString() };
   }
 
   /** A cheap round trip used by the health endpoint. */

@@ -77,6 +77,7 @@ export function registerOperationsRoutes(
         .send({ error: 'invalid plan', message: 'the plan does not fit this controller', errors });
     const version = deps.plans.replace(checked.plan, request.principal?.name ?? 'unknown');
     const applied = deps.runtime.replacePlan(version.plan, {
+      lineage: version.lineage,
       version: version.version,
       origin: version.origin,
       ...(version.author !== undefined && { author: version.author }),
@@ -92,7 +93,7 @@ export function registerOperationsRoutes(
   app.get(
     '/api/v1/plan/versions',
     { schema: { response: { 200: Type.Object({ versions: Type.Array(PlanVersionInfo) }) } } },
-    async () => ({ versions: await deps.timeline.listPlanVersions() }),
+    async () => ({ versions: await deps.timeline.listPlanVersions(deps.plans.current.lineage) }),
   );
 
   app.get(
@@ -103,7 +104,10 @@ export function registerOperationsRoutes(
       },
     },
     async (request, reply) => {
-      const found = await deps.timeline.planVersion(Number(request.params.version));
+      const found = await deps.timeline.planVersion(
+        deps.plans.current.lineage,
+        Number(request.params.version),
+      );
       if (!found) return reply.code(404).send({ error: 'not found', message: 'no such plan version' });
       return found;
     },

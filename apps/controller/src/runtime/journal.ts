@@ -55,8 +55,11 @@ export type JournalEntry =
       /** The sequence number of the action record whose side effect this note reports as carried out. */
       done?: number;
     }
-  /** The plan in force from here on (a new version from the configuration file or the API). */
-  | { kind: 'plan'; version: number; origin: 'file' | 'api'; author?: string; plan: Plan };
+  /**
+   * The plan in force from here on (a new version from the configuration file or the API). The
+   * lineage (the data directory's id) is missing in journals written before lineages: `legacy`.
+   */
+  | { kind: 'plan'; lineage?: string; version: number; origin: 'file' | 'api'; author?: string; plan: Plan };
 
 export type JournalRecord = JournalEntry & { seq: number; at: number };
 

@@ -74,6 +74,8 @@ function ackKey(event: HostProgress): string {
 }
 
 export interface PlanVersion {
+  /** Versions are numbered per data directory: its id. */
+  lineage: string;
   version: number;
   origin: 'file' | 'api';
   author?: string;
