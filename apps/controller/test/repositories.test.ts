@@ -203,12 +203,11 @@ for (const target of databaseTargets()) {
       await store.write([
         { seq: 1, at: t0 + 1, kind: 'plan', lineage: 'dir-b', version: 1, origin: 'file', plan: plan(40) },
       ]);
-      const timeout = async (lineage: string, version: number) =>
-        (
-          (await store.planVersion(lineage, version))?.plan as {
-            hosts: Array<{ shutdown: { timeout: number } }>;
-          }
-        ).hosts[0]!.shutdown.timeout;
+      const timeout = async (lineage: string, version: number) => {
+        const found = await store.planVersion(lineage, version);
+        assert.ok(found, `${lineage} version ${version} is stored`);
+        return (found.plan as { hosts: Array<{ shutdown: { timeout: number } }> }).hosts[0]!.shutdown.timeout;
+      };
       assert.deepEqual(
         [
           await timeout('legacy', 1),
