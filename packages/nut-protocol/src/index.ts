@@ -55,6 +55,7 @@ export {
   MAX_WORD_LENGTH,
   MAX_WORDS,
   PconfTokenizer,
+  splitPlainLine,
   type TokenizedLine,
   type TokenizerOptions,
   tokenize,

@@ -4,7 +4,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import type { NutDescriptions } from './descriptions.ts';
 import { NutError } from './errors.ts';
-import { escapeValue, PconfTokenizer } from './tokenizer.ts';
+import { type ReadSwitch, readIntoSharedBuffer } from './shared-read.ts';
+import { escapeValue, PconfTokenizer, splitPlainLine } from './tokenizer.ts';
 import {
   assertPasswordHash,
   type NutServerUser,
@@ -107,6 +108,11 @@ export interface NutServerOptions {
   onInstcmd?: (request: NutCommandRequest & { command: string; parameter?: string }) => unknown;
   /** SET VAR from a client (after type, enum and range checks). */
   onSetVar?: (request: NutCommandRequest & { name: string; value: string }) => unknown;
+  /**
+   * Plain connections read into one shared buffer where Node allows it (default true; see
+   * shared-read.ts). false reads 'data' events, the path taken otherwise — the tests run both.
+   */
+  sharedReadBuffer?: boolean;
 }
 
 interface VarEntry {
@@ -149,6 +155,9 @@ const MAX_TRACKING = 10_000;
 const CONTROL = /[\x00-\x1f]/;
 const NAME = /^[!$%&'()*+,\-./0-9:;<>?@A-Z[\]^_`a-z{|}~]+$/;
 
+/** Plain connections read into this much of the server's shared read buffer at a time. */
+const SHARED_READ_BYTES = 64 * 1024;
+
 const upper = (s: string) => s.toUpperCase();
 const lower = (s: string) => s.toLowerCase();
 
@@ -186,10 +195,18 @@ class Session {
   lastHeard = Date.now();
   readonly connectedAt = Date.now();
   readonly parser = new PconfTokenizer({ strict: true });
+  /** Input that waits behind a password check, in the buffers it arrived in (copies, never shared). */
   inbox: Buffer[] = [];
   inboxBytes = 0;
+  /** The read window being run: `window[windowPos..windowEnd)` is still to be read. */
   window: Buffer | undefined;
   windowPos = 0;
+  windowEnd = 0;
+  /** Bumped when unread input is thrown away (STARTTLS), so that a read being run stops there. */
+  inputGeneration = 0;
+  /** Set while the socket reads into the server's shared buffer (plain connections). */
+  readSwitch: ReadSwitch | undefined;
+  readingStopped = false;
   lineBytes = 0;
   busy = false;
   closeAfterWindow = false;
@@ -231,6 +248,8 @@ export class NutServer extends EventEmitter<NutServerEvents> {
   private readonly sessions = new Map<number, Session>();
   private readonly tracking = new Map<string, { status: TrackingStatus; at: number }>();
   private readonly servers: Server[] = [];
+  /** Where plain connections read: each read is run before the next one lands here. */
+  private readonly readBuffer = Buffer.allocUnsafe(SHARED_READ_BYTES);
   private readonly secureContext: SecureContext | undefined;
   private readonly descriptions: NutDescriptions;
   private nextId = 1;
@@ -272,7 +291,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
     const hosts = [this.options.host ?? ['127.0.0.1', '::1']].flat();
     let port = this.options.port ?? 3493;
     for (const host of hosts) {
-      const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+      const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.accept(socket));
       server.on('error', () => {}); // listen errors are reported by the promise below
       try {
         await new Promise<void>((resolve, reject) => {
@@ -478,20 +497,76 @@ export class NutServer extends EventEmitter<NutServerEvents> {
   }
 
   private attach(session: Session, socket: Socket): void {
-    socket.on('data', (data: Buffer) => this.receive(session, data));
+    // Plain connections read into one buffer shared by all (see shared-read.ts); TLS ones, and any
+    // Node without the internals that needs, read 'data' events.
+    session.readSwitch =
+      socket instanceof TLSSocket || this.options.sharedReadBuffer === false
+        ? undefined
+        : readIntoSharedBuffer(socket, this.readBuffer, (length) => {
+            // After STARTTLS the TLS socket reads; the plain one must not feed commands any more.
+            if (session.socket === socket) this.receive(session, this.readBuffer, length, true);
+          });
+    if (!session.readSwitch)
+      socket.on('data', (data: Buffer) => this.receive(session, data, data.length, false));
     socket.on('close', () => this.closed(session));
     socket.on('error', () => {}); // 'close' follows; a client's network error is not ours to raise
+    socket.resume(); // accepted with pauseOnConnect
   }
 
-  private receive(session: Session, data: Buffer): void {
+  /**
+   * Runs what a read brought, in upsd's 512-byte read windows. `shared` input (the shared read buffer)
+   * is only valid during this call: whatever has to wait is copied.
+   */
+  private receive(session: Session, data: Buffer, length: number, shared: boolean): void {
     if (session.closing) return;
-    session.inbox.push(data);
-    session.inboxBytes += data.length;
-    if (session.inboxBytes > MAX_INBOX_BYTES) session.socket.pause();
-    this.drain(session);
+    if (session.busy || session.window || session.inbox.length > 0) {
+      this.queueInput(session, data, 0, length, shared);
+      this.drain(session);
+      return;
+    }
+    const generation = session.inputGeneration;
+    for (let start = 0; start < length; start += READ_WINDOW) {
+      const end = Math.min(start + READ_WINDOW, length);
+      session.window = data;
+      session.windowPos = start;
+      session.windowEnd = end;
+      if (this.runWindow(session)) continue;
+      if (session.closing || session.inputGeneration !== generation) return;
+      // A password check is running: keep the rest of this window, and what follows, for later.
+      if (shared && session.window === data) {
+        session.window = Buffer.from(data.subarray(session.windowPos, end));
+        session.windowPos = 0;
+        session.windowEnd = session.window.length;
+      }
+      this.queueInput(session, data, end, length, shared);
+      return;
+    }
+    this.flush(session);
   }
 
-  /** Runs every complete line received, in upsd's 512-byte read windows, until input runs out or a command waits. */
+  private queueInput(session: Session, data: Buffer, start: number, end: number, shared: boolean): void {
+    if (start >= end) return;
+    const chunk = shared ? Buffer.from(data.subarray(start, end)) : data.subarray(start, end);
+    session.inbox.push(chunk);
+    session.inboxBytes += chunk.length;
+    if (session.inboxBytes > MAX_INBOX_BYTES) this.stopReading(session);
+  }
+
+  private stopReading(session: Session): void {
+    if (session.readingStopped) return;
+    session.readingStopped = true;
+    if (session.readSwitch) session.readSwitch.stop();
+    else session.socket.pause();
+  }
+
+  private startReading(session: Session): void {
+    if (!session.readingStopped) return;
+    session.readingStopped = false;
+    if (session.readSwitch) session.readSwitch.start();
+    else session.socket.resume();
+  }
+
+  /** Runs queued input window by window until it runs out or a command waits. */
   private drain(session: Session): void {
     while (!session.busy && !session.closing) {
       if (!session.window) {
@@ -506,54 +581,92 @@ export class NutServer extends EventEmitter<NutServerEvents> {
         }
         session.inboxBytes -= session.window.length;
         session.windowPos = 0;
+        session.windowEnd = session.window.length;
       }
-      const window = session.window;
-      while (session.windowPos < window.length) {
+      if (!this.runWindow(session)) return;
+    }
+    this.flush(session);
+    if (session.inboxBytes <= MAX_INBOX_BYTES && !session.closing) this.startReading(session);
+  }
+
+  /**
+   * Runs every complete line of the current read window. True when the window is used up and the
+   * next one may follow; false when a command waits (a password check), the connection is closing,
+   * or the rest of the input was thrown away (STARTTLS).
+   */
+  private runWindow(session: Session): boolean {
+    const window = session.window as Buffer;
+    const generation = session.inputGeneration;
+    let heardAt = 0;
+    // A line that failed the plain-line shortcut goes through the tokenizer to its end.
+    let tryPlain = true;
+    while (session.windowPos < session.windowEnd) {
+      let words: string[] | undefined;
+      const plain =
+        tryPlain && session.parser.atLineStart
+          ? splitPlainLine(
+              window,
+              session.windowPos,
+              Math.min(session.windowEnd, session.windowPos + this.maxLineBytes - session.lineBytes),
+            )
+          : undefined;
+      if (plain) {
+        words = plain.words;
+        session.windowPos = plain.next;
+        session.lineBytes = 0;
+      } else {
+        tryPlain = false;
         const byte = window[session.windowPos++] as number;
         if (++session.lineBytes > this.maxLineBytes) {
           this.drop(session, 'line-too-long');
-          return;
+          return false;
         }
         const r = session.parser.push(byte);
         if (r === 0) continue;
         session.lineBytes = 0;
+        tryPlain = true;
         if (r === -1) {
           // upsd logs "Parse error on sock" and discards the rest of what it read.
           session.parser.take();
-          session.windowPos = window.length;
+          session.windowPos = session.windowEnd;
           break;
         }
-        session.lastHeard = Date.now();
-        // upsd closes a LOGOUT connection by zeroing its last_heard; any later line of the same
-        // read sets it again, so the connection then stays open.
-        session.closeAfterWindow = false;
-        const pending = this.dispatch(session, session.parser.take());
-        if (pending) {
-          session.busy = true;
-          this.flush(session);
-          pending.then(
-            () => {
-              session.busy = false;
-              this.flush(session);
-              this.drain(session);
-            },
-            () => this.drop(session, 'closed'),
-          );
-          return;
-        }
-        if (session.closing) return;
+        words = session.parser.take();
       }
-      session.window = undefined;
-      if (session.closeAfterWindow) {
-        this.flush(session);
-        this.drop(session, 'logout');
-        return;
+      // One clock reading per window: the idle timeout counts in seconds.
+      if (heardAt === 0) heardAt = Date.now();
+      session.lastHeard = heardAt;
+      // upsd closes a LOGOUT connection by zeroing its last_heard; any later line of the same
+      // read sets it again, so the connection then stays open.
+      session.closeAfterWindow = false;
+      const pending = this.dispatch(session, words);
+      if (pending) {
+        this.wait(session, pending);
+        return false;
       }
+      if (session.closing || session.inputGeneration !== generation) return false;
     }
+    session.window = undefined;
+    if (session.closeAfterWindow) {
+      this.flush(session);
+      this.drop(session, 'logout');
+      return false;
+    }
+    return true;
+  }
+
+  /** Holds the connection's input until a command's password check settles, then carries on. */
+  private wait(session: Session, pending: Promise<void>): void {
+    session.busy = true;
     this.flush(session);
-    if (session.inboxBytes <= MAX_INBOX_BYTES && session.socket.isPaused() && !session.closing) {
-      session.socket.resume();
-    }
+    pending.then(
+      () => {
+        session.busy = false;
+        this.flush(session);
+        this.drain(session);
+      },
+      () => this.drop(session, 'closed'),
+    );
   }
 
   private send(session: Session, line: string): undefined {
@@ -674,9 +787,11 @@ export class NutServer extends EventEmitter<NutServerEvents> {
     this.send(session, 'OK STARTTLS');
     this.flush(session);
     // What follows STARTTLS in the same packet would be TLS bytes: it is not read as commands.
-    session.windowPos = Number.POSITIVE_INFINITY;
+    session.inputGeneration++;
+    session.window = undefined;
     session.inbox = [];
     session.inboxBytes = 0;
+    this.startReading(session);
     const plain = session.socket;
     plain.removeAllListeners('data');
     plain.removeAllListeners('close');

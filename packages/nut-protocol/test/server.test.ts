@@ -286,6 +286,39 @@ describe('NutServer', () => {
       }
     });
 
+    for (const sharedReadBuffer of [true, false]) {
+      test(`input behind a password check waits, bounded, and is answered in order (${sharedReadBuffer ? 'shared read buffer' : "'data' events"})`, async () => {
+        const server = await startServer({ sharedReadBuffer });
+        const a = await RawConnection.open(server.port);
+        const b = await RawConnection.open(server.port);
+        try {
+          // Far more than the 64 KiB held while LOGIN's password check runs: reading stops, then resumes.
+          const requests = 10_000;
+          a.write(
+            Buffer.from(
+              `USERNAME monuser\nPASSWORD secret\nLOGIN ups\n${'GET VAR ups battery.charge\n'.repeat(requests)}`,
+            ),
+          );
+          // Meanwhile another connection's reads land in the same shared buffer.
+          for (let i = 0; i < 20; i++) await b.send(Buffer.from('GET VAR ups ups.status\nLIST UPS\n'));
+          const answer = 'VAR ups battery.charge "80"\n';
+          await waitFor(() => a.text.length >= 9 + answer.length * requests || a.closed, {
+            timeoutMs: 10_000,
+            what: 'every answer',
+          });
+          assert.equal(a.text, `OK\nOK\nOK\n${answer.repeat(requests)}`);
+          assert.equal(
+            b.text,
+            'VAR ups ups.status "OB DISCHRG"\nBEGIN LIST UPS\nUPS ups "test UPS"\nEND LIST UPS\n'.repeat(20),
+          );
+        } finally {
+          a.close();
+          b.close();
+          await server.close();
+        }
+      });
+    }
+
     test('drops a client that does not read its answers instead of buffering them', async () => {
       const server = await startServer({ maxOutputBytes: 64 * 1024 });
       const raw = await RawConnection.open(server.port);
