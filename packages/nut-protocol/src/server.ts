@@ -4,8 +4,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import type { NutDescriptions } from './descriptions.ts';
 import { NutError } from './errors.ts';
-import { type ReadSwitch, readIntoSharedBuffer } from './shared-read.ts';
-import { escapeValue, PconfTokenizer, splitPlainLine } from './tokenizer.ts';
+import { type DirectWriter, type ReadSwitch, readIntoSharedBuffer, writeDirectly } from './fast-socket.ts';
+import { escapeValue, PconfTokenizer, plainLineWords, readPlainLine } from './tokenizer.ts';
 import {
   assertPasswordHash,
   type NutServerUser,
@@ -109,10 +109,11 @@ export interface NutServerOptions {
   /** SET VAR from a client (after type, enum and range checks). */
   onSetVar?: (request: NutCommandRequest & { name: string; value: string }) => unknown;
   /**
-   * Plain connections read into one shared buffer where Node allows it (default true; see
-   * shared-read.ts). false reads 'data' events, the path taken otherwise — the tests run both.
+   * Plain connections read into a shared buffer and write straight to the socket's handle where
+   * Node allows it (default true; see fast-socket.ts). false uses the socket's stream API, the path
+   * taken otherwise — the tests run both.
    */
-  sharedReadBuffer?: boolean;
+  fastSocketPath?: boolean;
 }
 
 interface VarEntry {
@@ -150,6 +151,8 @@ const MAX_VALUE_BYTES = 255;
 const MAX_INBOX_BYTES = 64 * 1024;
 const TRACKING_TTL_MS = 3600_000;
 const MAX_TRACKING = 10_000;
+/** Bound of the GET VAR answer cache: clients may ask for any number of names. */
+const MAX_CACHED_REPLIES = 1024;
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
 const CONTROL = /[\x00-\x1f]/;
@@ -206,6 +209,8 @@ class Session {
   inputGeneration = 0;
   /** Set while the socket reads into the server's shared buffer (plain connections). */
   readSwitch: ReadSwitch | undefined;
+  /** Set while answers are written straight to the socket's handle (plain connections). */
+  writer: DirectWriter | undefined;
   readingStopped = false;
   lineBytes = 0;
   busy = false;
@@ -248,6 +253,15 @@ export class NutServer extends EventEmitter<NutServerEvents> {
   private readonly sessions = new Map<number, Session>();
   private readonly tracking = new Map<string, { status: TrackingStatus; at: number }>();
   private readonly servers: Server[] = [];
+  /**
+   * GET VAR answers by request line, for lines whose answer is the same on every connection.
+   * Cleared whenever what GET VAR answers can change (values, availability, FSD, UPSes).
+   */
+  private readonly sharedReplies = new Map<string, string>();
+  /** Set by the command just run when its answer (one line) does not depend on the connection. */
+  private replyIsShared = false;
+  /** The last answer line queued, as sent. */
+  private lastAnswer = '';
   /** Where plain connections read: each read is run before the next one lands here. */
   private readonly readBuffer = Buffer.allocUnsafe(SHARED_READ_BYTES);
   private readonly secureContext: SecureContext | undefined;
@@ -347,6 +361,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
       numLogins: 0,
     };
     this.upses.set(lower(name), ups);
+    this.sharedReplies.clear();
     this.upsOrder.unshift(ups);
     if (definition.vars) this.setVars(name, definition.vars);
     for (const [varName, info] of Object.entries(definition.info ?? {})) this.setVarInfo(name, varName, info);
@@ -356,6 +371,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
   removeUps(name: string): void {
     const ups = this.ups(name);
     this.upses.delete(lower(name));
+    this.sharedReplies.clear();
     this.upsOrder = this.upsOrder.filter((u) => u !== ups);
   }
 
@@ -373,17 +389,24 @@ export class NutServer extends EventEmitter<NutServerEvents> {
         if (entry.raw !== value) {
           entry.raw = value;
           entry.escaped = escapeValue(value);
+          this.sharedReplies.clear();
         }
       } else {
         ups.vars.set(key, { name, raw: value, escaped: escapeValue(value), info: {} });
         ups.sorted = undefined;
+        this.sharedReplies.clear();
       }
     }
   }
 
   deleteVars(upsName: string, names: string[]): void {
     const ups = this.ups(upsName);
-    for (const name of names) if (ups.vars.delete(lower(name))) ups.sorted = undefined;
+    for (const name of names) {
+      if (ups.vars.delete(lower(name))) {
+        ups.sorted = undefined;
+        this.sharedReplies.clear();
+      }
+    }
   }
 
   /** The values served for a UPS (without any FSD prefix). */
@@ -417,6 +440,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
   /** 'stale' answers ERR DATA-STALE and 'driver-not-connected' ERR DRIVER-NOT-CONNECTED, as upsd does. */
   setAvailability(upsName: string, availability: NutAvailability): void {
     this.ups(upsName).availability = availability;
+    this.sharedReplies.clear();
   }
 
   /**
@@ -425,6 +449,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
    */
   raiseFsd(upsName: string, identity?: NutIdentity): void {
     const ups = this.ups(upsName);
+    this.sharedReplies.clear();
     if (!identity) {
       ups.fsd = true;
       return;
@@ -437,6 +462,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
   /** Clears FSD: everything (latch and identities) without `identity`, or that identity's view. */
   clearFsd(upsName: string, identity?: NutIdentity): void {
     const ups = this.ups(upsName);
+    this.sharedReplies.clear();
     if (!identity) {
       ups.fsd = false;
       ups.fsdFor = [];
@@ -497,15 +523,16 @@ export class NutServer extends EventEmitter<NutServerEvents> {
   }
 
   private attach(session: Session, socket: Socket): void {
-    // Plain connections read into one buffer shared by all (see shared-read.ts); TLS ones, and any
-    // Node without the internals that needs, read 'data' events.
+    // Plain connections read into one buffer shared by all and write straight to their handle (see
+    // fast-socket.ts); TLS ones, and any Node without the internals that needs, use the stream API.
     session.readSwitch =
-      socket instanceof TLSSocket || this.options.sharedReadBuffer === false
+      socket instanceof TLSSocket || this.options.fastSocketPath === false
         ? undefined
         : readIntoSharedBuffer(socket, this.readBuffer, (length) => {
             // After STARTTLS the TLS socket reads; the plain one must not feed commands any more.
             if (session.socket === socket) this.receive(session, this.readBuffer, length, true);
           });
+    session.writer = session.readSwitch ? writeDirectly(socket) : undefined;
     if (!session.readSwitch)
       socket.on('data', (data: Buffer) => this.receive(session, data, data.length, false));
     socket.on('close', () => this.closed(session));
@@ -602,18 +629,31 @@ export class NutServer extends EventEmitter<NutServerEvents> {
     let tryPlain = true;
     while (session.windowPos < session.windowEnd) {
       let words: string[] | undefined;
+      /** The request line, when its answer may be cached under it. */
+      let cacheKey: string | undefined;
       const plain =
         tryPlain && session.parser.atLineStart
-          ? splitPlainLine(
+          ? readPlainLine(
               window,
               session.windowPos,
               Math.min(session.windowEnd, session.windowPos + this.maxLineBytes - session.lineBytes),
             )
           : undefined;
       if (plain) {
-        words = plain.words;
         session.windowPos = plain.next;
         session.lineBytes = 0;
+        if (plain.singleSpaced) {
+          const reply = this.sharedReplies.get(plain.text);
+          if (reply !== undefined) {
+            if (heardAt === 0) heardAt = Date.now();
+            session.lastHeard = heardAt;
+            session.closeAfterWindow = false;
+            session.out += reply;
+            continue;
+          }
+          cacheKey = plain.text;
+        }
+        words = plainLineWords(plain);
       } else {
         tryPlain = false;
         const byte = window[session.windowPos++] as number;
@@ -639,7 +679,9 @@ export class NutServer extends EventEmitter<NutServerEvents> {
       // upsd closes a LOGOUT connection by zeroing its last_heard; any later line of the same
       // read sets it again, so the connection then stays open.
       session.closeAfterWindow = false;
+      this.replyIsShared = false;
       const pending = this.dispatch(session, words);
+      if (cacheKey !== undefined && this.replyIsShared) this.cacheReply(cacheKey, this.lastAnswer);
       if (pending) {
         this.wait(session, pending);
         return false;
@@ -653,6 +695,11 @@ export class NutServer extends EventEmitter<NutServerEvents> {
       return false;
     }
     return true;
+  }
+
+  private cacheReply(line: string, reply: string): void {
+    if (this.sharedReplies.size >= MAX_CACHED_REPLIES) this.sharedReplies.clear();
+    this.sharedReplies.set(line, reply);
   }
 
   /** Holds the connection's input until a command's password check settles, then carries on. */
@@ -671,7 +718,8 @@ export class NutServer extends EventEmitter<NutServerEvents> {
 
   private send(session: Session, line: string): undefined {
     const full = `${line}\n`;
-    session.out += full.length > ANSWER_MAX / 3 ? truncate(full) : full;
+    this.lastAnswer = full.length > ANSWER_MAX / 3 ? truncate(full) : full;
+    session.out += this.lastAnswer;
     return undefined;
   }
 
@@ -683,6 +731,10 @@ export class NutServer extends EventEmitter<NutServerEvents> {
     if (!session.out || session.closing) return;
     const out = session.out;
     session.out = '';
+    if (session.writer) {
+      if (session.writer.write(out) > this.maxOutputBytes) this.drop(session, 'output-overflow');
+      return;
+    }
     session.socket.write(out);
     if (session.socket.writableLength > this.maxOutputBytes) this.drop(session, 'output-overflow');
   }
@@ -856,6 +908,8 @@ export class NutServer extends EventEmitter<NutServerEvents> {
 
   private getVar(session: Session, upsName: string, name: string): undefined {
     const key = lower(name);
+    // Only ups.status under a per-identity FSD depends on who asks.
+    this.replyIsShared = true;
     if (key.startsWith('server.')) {
       if (key === 'server.info')
         return this.send(session, `VAR ${upsName} server.info "${escapeValue(this.banner)}"`);
@@ -867,6 +921,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
     if (!ups) return undefined;
     const entry = ups.vars.get(key);
     if (!entry) return this.err(session, 'VAR-NOT-SUPPORTED');
+    if (key === 'ups.status' && ups.fsdFor.length > 0) this.replyIsShared = false;
     const fsd = key === 'ups.status' && this.fsdFor(ups, session);
     return this.send(session, `VAR ${upsName} ${name} "${fsd ? 'FSD ' : ''}${entry.escaped}"`);
   }
@@ -981,6 +1036,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
       (u) => u.actions.has('FSD'),
       () => {
         ups.fsd = true;
+        this.sharedReplies.clear();
         this.send(session, 'OK FSD-SET');
         this.emit('fsd', { ups: ups.name, user: session.username ?? '', address: session.address });
       },

@@ -66,7 +66,7 @@ describe(
   () => {
     let lab: NutLab;
     let server: NutServer;
-    /** The same server reading 'data' events, the path Node versions without the shared read buffer take. */
+    /** The same server on the socket stream API, the path Node versions without the fast one take. */
     let streamServer: NutServer;
     const cases = parseCorpus();
 
@@ -75,7 +75,7 @@ describe(
       const client = await NutClient.connect({ host: lab.host, port: lab.port, reconnect: false });
       const definition = await mirrorUps(client, lab.upsName);
       client.close();
-      const serve = (sharedReadBuffer: boolean) => {
+      const serve = (fastSocketPath: boolean) => {
         const s: NutServer = new NutServer({
           host: '127.0.0.1',
           port: 0,
@@ -85,7 +85,7 @@ describe(
           onInstcmd: () => {
             throw new NutError('UNKNOWN', 'INSTCMD'); // dummy-ups rejects every instant command
           },
-          sharedReadBuffer,
+          fastSocketPath,
         });
         s.addUps(lab.upsName, definition);
         return s;
@@ -187,7 +187,7 @@ describe(
               .map(([name, c]) => `@${name}${c.closed ? ' (closed)' : ''} ${JSON.stringify(c.received)}`)
               .join('\n');
           mismatches.push(
-            `${b === oursStreamed.get(c.name) ? "('data' events) " : ''}case '${c.name}' (corpus.nut:${c.packets[0]?.line}):\n-- upsd:\n${streams(a)}\n-- NutServer:\n${streams(b)}\n` +
+            `${b === oursStreamed.get(c.name) ? '(stream API) ' : ''}case '${c.name}' (corpus.nut:${c.packets[0]?.line}):\n-- upsd:\n${streams(a)}\n-- NutServer:\n${streams(b)}\n` +
               `-- upsd, packet by packet:\n${a?.steps.join('\n')}\n-- NutServer, packet by packet:\n${b?.steps.join('\n')}`,
           );
         }

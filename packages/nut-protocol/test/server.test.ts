@@ -240,6 +240,58 @@ describe('NutServer', () => {
     }
   });
 
+  test('GET VAR answers follow every change of what they depend on (no stale cached answer)', async () => {
+    const server = await startServer();
+    const a = await RawConnection.open(server.port);
+    const b = await RawConnection.open(server.port);
+    const ask = async (conn: RawConnection, line = 'GET VAR ups ups.status') =>
+      (await conn.send(Buffer.from(`${line}\n`))).toString();
+    try {
+      assert.equal(await ask(a), 'VAR ups ups.status "OB DISCHRG"\n');
+      assert.equal(await ask(a), 'VAR ups ups.status "OB DISCHRG"\n');
+      server.setVars('ups', { 'ups.status': 'OL' });
+      assert.equal(await ask(a), 'VAR ups ups.status "OL"\n');
+      server.raiseFsd('ups');
+      assert.equal(await ask(b), 'VAR ups ups.status "FSD OL"\n');
+      server.clearFsd('ups');
+      assert.equal(await ask(b), 'VAR ups ups.status "OL"\n');
+      // A per-identity FSD answers each connection for itself.
+      await b.send(Buffer.from('USERNAME nas\n'));
+      server.raiseFsd('ups', { user: 'nas' });
+      assert.equal(await ask(a), 'VAR ups ups.status "OL"\n');
+      assert.equal(await ask(b), 'VAR ups ups.status "FSD OL"\n');
+      assert.equal(await ask(a), 'VAR ups ups.status "OL"\n');
+      server.clearFsd('ups');
+      assert.equal(await ask(b), 'VAR ups ups.status "OL"\n');
+      server.setAvailability('ups', 'stale');
+      assert.equal(await ask(a), 'ERR DATA-STALE\n');
+      server.setAvailability('ups', 'ok');
+      assert.equal(await ask(a, 'GET VAR ups battery.charge'), 'VAR ups battery.charge "80"\n');
+      server.deleteVars('ups', ['battery.charge']);
+      assert.equal(await ask(a, 'GET VAR ups battery.charge'), 'ERR VAR-NOT-SUPPORTED\n');
+      server.setVars('ups', { 'battery.charge': '75' });
+      assert.equal(await ask(a, 'GET VAR ups battery.charge'), 'VAR ups battery.charge "75"\n');
+      server.removeUps('ups');
+      assert.equal(await ask(a), 'ERR UNKNOWN-UPS\n');
+      server.addUps('ups', { vars: { 'ups.status': 'OB' } });
+      assert.equal(await ask(a), 'VAR ups ups.status "OB"\n');
+      // A client's FSD request sets the latch for everyone.
+      const primary = await connect(server, {
+        session: { username: 'monuser', password: 'secret', login: 'ups' },
+      });
+      try {
+        await primary.fsd('ups');
+      } finally {
+        primary.close();
+      }
+      assert.equal(await ask(a), 'VAR ups ups.status "FSD OB"\n');
+    } finally {
+      a.close();
+      b.close();
+      await server.close();
+    }
+  });
+
   describe('limits', () => {
     test('drops clients idle longer than the idle timeout; a keep-alive client stays', async () => {
       const server = await startServer({ idleTimeoutMs: 400 });
@@ -286,9 +338,9 @@ describe('NutServer', () => {
       }
     });
 
-    for (const sharedReadBuffer of [true, false]) {
-      test(`input behind a password check waits, bounded, and is answered in order (${sharedReadBuffer ? 'shared read buffer' : "'data' events"})`, async () => {
-        const server = await startServer({ sharedReadBuffer });
+    for (const fastSocketPath of [true, false]) {
+      test(`input behind a password check waits, bounded, and is answered in order (${fastSocketPath ? 'fast socket path' : 'stream API'})`, async () => {
+        const server = await startServer({ fastSocketPath });
         const a = await RawConnection.open(server.port);
         const b = await RawConnection.open(server.port);
         try {

@@ -9,8 +9,9 @@ import {
   MAX_WORDS,
   PconfTokenizer,
   parseStatus,
+  plainLineWords,
+  readPlainLine,
   STATUS_TOKENS,
-  splitPlainLine,
   tokenize,
 } from '../src/index.ts';
 
@@ -168,7 +169,13 @@ describe('tokenizer (NUT parseconf rules)', () => {
   });
 });
 
-describe('splitPlainLine: the server shortcut for plain request lines', () => {
+/** readPlainLine + plainLineWords: the words and the index after the newline, or undefined. */
+function splitPlainLine(bytes: Buffer, start: number, end: number) {
+  const line = readPlainLine(bytes, start, end);
+  return line && { words: plainLineWords(line), next: line.next };
+}
+
+describe('readPlainLine: the server shortcut for plain request lines', () => {
   /** What the strict tokenizer makes of the first line of `bytes`, if it has a complete one. */
   function firstLine(bytes: Buffer): { words: string[]; next: number } | 'parse-error' | undefined {
     const tokenizer = new PconfTokenizer({ strict: true });

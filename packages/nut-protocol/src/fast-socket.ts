@@ -75,3 +75,79 @@ export function readIntoSharedBuffer(
     },
   };
 }
+
+/** Writes to a socket set up by `writeDirectly`. */
+export interface DirectWriter {
+  /**
+   * Writes `text` (UTF-8). Answers how many bytes wait in libuv's queue because the kernel did not
+   * take them yet, or -1 when the socket is gone or failed (it is then destroyed).
+   */
+  write(text: string): number;
+}
+
+interface WriteReq {
+  handle: unknown;
+  oncomplete: (status: number) => void;
+  async: boolean;
+  bytes: number;
+  buffer: null;
+}
+
+interface WritableHandle {
+  writeUtf8String?: (req: WriteReq, text: string) => number;
+  writeQueueSize?: number;
+}
+
+/** Node's WriteWrap, the request object a stream handle's write takes; undefined where not reachable. */
+const WriteWrap = (() => {
+  try {
+    const binding = (
+      process as unknown as { binding(name: string): { WriteWrap?: new () => WriteReq } }
+    ).binding('stream_wrap');
+    return typeof binding.WriteWrap === 'function' ? binding.WriteWrap : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+/**
+ * Writes straight to a socket's handle, as `socket.write()` ends up doing, without the Writable
+ * stream's bookkeeping, callbacks and next-tick work per write. Like `readIntoSharedBuffer`, it
+ * relies on Node internals (the handle and its WriteWrap requests) and returns undefined where they
+ * are missing. What the kernel does not take at once is queued by libuv in order (and counted in
+ * `write`'s answer); `socket.end()` still waits for it. The socket's own `write()` must not be used too.
+ */
+export function writeDirectly(socket: Socket): DirectWriter | undefined {
+  const s = socket as InternalSocket;
+  const handle = s._handle as (InternalHandle & WritableHandle) | null | undefined;
+  if (!WriteWrap || !handle || typeof handle.writeUtf8String !== 'function') return undefined;
+  if (typeof handle.writeQueueSize !== 'number') return undefined;
+  const Request = WriteWrap;
+  const onComplete = (status: number) => {
+    if (status < 0) socket.destroy();
+  };
+  const request = (): WriteReq => {
+    const req = new Request();
+    req.handle = handle;
+    req.oncomplete = onComplete;
+    req.async = false;
+    req.bytes = 0;
+    req.buffer = null;
+    return req;
+  };
+  // A request that completed at once is not kept by the handle and serves the next write.
+  let spare = request();
+  return {
+    write(text) {
+      if (s._handle !== handle || socket.destroyed) return -1;
+      const error = handle.writeUtf8String?.(spare, text) ?? -1;
+      if (error !== 0) {
+        socket.destroy();
+        return -1;
+      }
+      const queued = handle.writeQueueSize ?? 0;
+      if (queued > 0) spare = request();
+      return queued;
+    },
+  };
+}
