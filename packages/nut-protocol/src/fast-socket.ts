@@ -98,13 +98,26 @@ interface WritableHandle {
   writeQueueSize?: number;
 }
 
-/** Node's WriteWrap, the request object a stream handle's write takes; undefined where not reachable. */
-const WriteWrap = (() => {
+interface StreamWrapBinding {
+  WriteWrap?: new () => WriteReq;
+  /** Results of the last stream operation; `[kLastWriteWasAsync]` is 1 when a write was queued. */
+  streamBaseState?: Int32Array;
+  kLastWriteWasAsync?: number;
+}
+
+/**
+ * Node's WriteWrap (the request object a stream handle's write takes) and where a write reports
+ * that it was queued; undefined where not reachable.
+ */
+const streamWrap = (() => {
   try {
-    const binding = (
-      process as unknown as { binding(name: string): { WriteWrap?: new () => WriteReq } }
-    ).binding('stream_wrap');
-    return typeof binding.WriteWrap === 'function' ? binding.WriteWrap : undefined;
+    const binding = (process as unknown as { binding(name: string): StreamWrapBinding }).binding(
+      'stream_wrap',
+    );
+    const { WriteWrap, streamBaseState, kLastWriteWasAsync } = binding;
+    if (typeof WriteWrap !== 'function' || !(streamBaseState instanceof Int32Array)) return undefined;
+    if (typeof kLastWriteWasAsync !== 'number') return undefined;
+    return { WriteWrap, streamBaseState, kLastWriteWasAsync };
   } catch {
     return undefined;
   }
@@ -120,9 +133,9 @@ const WriteWrap = (() => {
 export function writeDirectly(socket: Socket): DirectWriter | undefined {
   const s = socket as InternalSocket;
   const handle = s._handle as (InternalHandle & WritableHandle) | null | undefined;
-  if (!WriteWrap || !handle || typeof handle.writeUtf8String !== 'function') return undefined;
+  if (!streamWrap || !handle || typeof handle.writeUtf8String !== 'function') return undefined;
   if (typeof handle.writeQueueSize !== 'number') return undefined;
-  const Request = WriteWrap;
+  const { WriteWrap: Request, streamBaseState, kLastWriteWasAsync } = streamWrap;
   const onComplete = (status: number) => {
     if (status < 0) socket.destroy();
   };
@@ -145,9 +158,10 @@ export function writeDirectly(socket: Socket): DirectWriter | undefined {
         socket.destroy();
         return -1;
       }
-      const queued = handle.writeQueueSize ?? 0;
-      if (queued > 0) spare = request();
-      return queued;
+      // Written at once (the usual case): nothing queued, and the request is free again.
+      if (streamBaseState[kLastWriteWasAsync] === 0) return 0;
+      spare = request();
+      return handle.writeQueueSize ?? 0;
     },
   };
 }

@@ -209,6 +209,14 @@ class Session {
   inputGeneration = 0;
   /** Set while the socket reads into the server's shared buffer (plain connections). */
   readSwitch: ReadSwitch | undefined;
+  /**
+   * The connection's last request line whose answer is cached (with its newline), that answer, and
+   * the answers generation it belongs to: a client repeating its request (as pollers do) is answered
+   * without even decoding the line.
+   */
+  repeatLine: Buffer | undefined;
+  repeatReply = '';
+  repeatGeneration = -1;
   /** Set while answers are written straight to the socket's handle (plain connections). */
   writer: DirectWriter | undefined;
   readingStopped = false;
@@ -258,6 +266,8 @@ export class NutServer extends EventEmitter<NutServerEvents> {
    * Cleared whenever what GET VAR answers can change (values, availability, FSD, UPSes).
    */
   private readonly sharedReplies = new Map<string, string>();
+  /** Bumped with every change of what GET VAR answers (see Session.repeatLine). */
+  private answersGeneration = 0;
   /** Set by the command just run when its answer (one line) does not depend on the connection. */
   private replyIsShared = false;
   /** The last answer line queued, as sent. */
@@ -361,7 +371,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
       numLogins: 0,
     };
     this.upses.set(lower(name), ups);
-    this.sharedReplies.clear();
+    this.answersChanged();
     this.upsOrder.unshift(ups);
     if (definition.vars) this.setVars(name, definition.vars);
     for (const [varName, info] of Object.entries(definition.info ?? {})) this.setVarInfo(name, varName, info);
@@ -371,7 +381,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
   removeUps(name: string): void {
     const ups = this.ups(name);
     this.upses.delete(lower(name));
-    this.sharedReplies.clear();
+    this.answersChanged();
     this.upsOrder = this.upsOrder.filter((u) => u !== ups);
   }
 
@@ -389,12 +399,12 @@ export class NutServer extends EventEmitter<NutServerEvents> {
         if (entry.raw !== value) {
           entry.raw = value;
           entry.escaped = escapeValue(value);
-          this.sharedReplies.clear();
+          this.answersChanged();
         }
       } else {
         ups.vars.set(key, { name, raw: value, escaped: escapeValue(value), info: {} });
         ups.sorted = undefined;
-        this.sharedReplies.clear();
+        this.answersChanged();
       }
     }
   }
@@ -404,7 +414,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
     for (const name of names) {
       if (ups.vars.delete(lower(name))) {
         ups.sorted = undefined;
-        this.sharedReplies.clear();
+        this.answersChanged();
       }
     }
   }
@@ -440,7 +450,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
   /** 'stale' answers ERR DATA-STALE and 'driver-not-connected' ERR DRIVER-NOT-CONNECTED, as upsd does. */
   setAvailability(upsName: string, availability: NutAvailability): void {
     this.ups(upsName).availability = availability;
-    this.sharedReplies.clear();
+    this.answersChanged();
   }
 
   /**
@@ -449,7 +459,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
    */
   raiseFsd(upsName: string, identity?: NutIdentity): void {
     const ups = this.ups(upsName);
-    this.sharedReplies.clear();
+    this.answersChanged();
     if (!identity) {
       ups.fsd = true;
       return;
@@ -462,7 +472,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
   /** Clears FSD: everything (latch and identities) without `identity`, or that identity's view. */
   clearFsd(upsName: string, identity?: NutIdentity): void {
     const ups = this.ups(upsName);
-    this.sharedReplies.clear();
+    this.answersChanged();
     if (!identity) {
       ups.fsd = false;
       ups.fsdFor = [];
@@ -628,23 +638,32 @@ export class NutServer extends EventEmitter<NutServerEvents> {
     // A line that failed the plain-line shortcut goes through the tokenizer to its end.
     let tryPlain = true;
     while (session.windowPos < session.windowEnd) {
+      const atLineStart = tryPlain && session.parser.atLineStart;
+      if (atLineStart && this.takeRepeatedLine(session)) {
+        if (heardAt === 0) heardAt = Date.now();
+        session.lastHeard = heardAt;
+        session.closeAfterWindow = false;
+        session.out += session.repeatReply;
+        continue;
+      }
       let words: string[] | undefined;
       /** The request line, when its answer may be cached under it. */
       let cacheKey: string | undefined;
-      const plain =
-        tryPlain && session.parser.atLineStart
-          ? readPlainLine(
-              window,
-              session.windowPos,
-              Math.min(session.windowEnd, session.windowPos + this.maxLineBytes - session.lineBytes),
-            )
-          : undefined;
+      const lineStart = session.windowPos;
+      const plain = atLineStart
+        ? readPlainLine(
+            window,
+            session.windowPos,
+            Math.min(session.windowEnd, session.windowPos + this.maxLineBytes - session.lineBytes),
+          )
+        : undefined;
       if (plain) {
         session.windowPos = plain.next;
         session.lineBytes = 0;
         if (plain.singleSpaced) {
           const reply = this.sharedReplies.get(plain.text);
           if (reply !== undefined) {
+            this.rememberLine(session, window, lineStart, plain.next, reply);
             if (heardAt === 0) heardAt = Date.now();
             session.lastHeard = heardAt;
             session.closeAfterWindow = false;
@@ -681,7 +700,10 @@ export class NutServer extends EventEmitter<NutServerEvents> {
       session.closeAfterWindow = false;
       this.replyIsShared = false;
       const pending = this.dispatch(session, words);
-      if (cacheKey !== undefined && this.replyIsShared) this.cacheReply(cacheKey, this.lastAnswer);
+      if (cacheKey !== undefined && this.replyIsShared) {
+        this.cacheReply(cacheKey, this.lastAnswer);
+        this.rememberLine(session, window, lineStart, session.windowPos, this.lastAnswer);
+      }
       if (pending) {
         this.wait(session, pending);
         return false;
@@ -695,6 +717,32 @@ export class NutServer extends EventEmitter<NutServerEvents> {
       return false;
     }
     return true;
+  }
+
+  /** What GET VAR answers changed: cached answers are void. */
+  private answersChanged(): void {
+    this.sharedReplies.clear();
+    this.answersGeneration++;
+  }
+
+  /** When the window goes on with the connection's last cached request line: takes it. */
+  private takeRepeatedLine(session: Session): boolean {
+    const line = session.repeatLine;
+    if (line === undefined || session.repeatGeneration !== this.answersGeneration) return false;
+    const window = session.window as Buffer;
+    const start = session.windowPos;
+    if (start + line.length > session.windowEnd || session.lineBytes + line.length > this.maxLineBytes)
+      return false;
+    for (let i = 0; i < line.length; i++) if (window[start + i] !== line[i]) return false;
+    session.windowPos = start + line.length;
+    session.lineBytes = 0;
+    return true;
+  }
+
+  private rememberLine(session: Session, window: Buffer, start: number, end: number, reply: string): void {
+    session.repeatLine = Buffer.from(window.subarray(start, end));
+    session.repeatReply = reply;
+    session.repeatGeneration = this.answersGeneration;
   }
 
   private cacheReply(line: string, reply: string): void {
@@ -1036,7 +1084,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
       (u) => u.actions.has('FSD'),
       () => {
         ups.fsd = true;
-        this.sharedReplies.clear();
+        this.answersChanged();
         this.send(session, 'OK FSD-SET');
         this.emit('fsd', { ups: ups.name, user: session.username ?? '', address: session.address });
       },
