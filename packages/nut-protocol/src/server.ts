@@ -4,7 +4,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import type { NutDescriptions } from './descriptions.ts';
 import { NutError } from './errors.ts';
-import { escapeValue, PconfTokenizer } from './tokenizer.ts';
+import { type DirectWriter, type ReadSwitch, readIntoSharedBuffer, writeDirectly } from './fast-socket.ts';
+import { escapeValue, PconfTokenizer, plainLineWords, readPlainLine } from './tokenizer.ts';
 import {
   assertPasswordHash,
   type NutServerUser,
@@ -107,6 +108,12 @@ export interface NutServerOptions {
   onInstcmd?: (request: NutCommandRequest & { command: string; parameter?: string }) => unknown;
   /** SET VAR from a client (after type, enum and range checks). */
   onSetVar?: (request: NutCommandRequest & { name: string; value: string }) => unknown;
+  /**
+   * Plain connections read into a shared buffer and write straight to the socket's handle where
+   * Node allows it (default true; see fast-socket.ts). false uses the socket's stream API, the path
+   * taken otherwise — the tests run both.
+   */
+  fastSocketPath?: boolean;
 }
 
 interface VarEntry {
@@ -144,10 +151,15 @@ const MAX_VALUE_BYTES = 255;
 const MAX_INBOX_BYTES = 64 * 1024;
 const TRACKING_TTL_MS = 3600_000;
 const MAX_TRACKING = 10_000;
+/** Bound of the GET VAR answer cache: clients may ask for any number of names. */
+const MAX_CACHED_REPLIES = 1024;
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
 const CONTROL = /[\x00-\x1f]/;
 const NAME = /^[!$%&'()*+,\-./0-9:;<>?@A-Z[\]^_`a-z{|}~]+$/;
+
+/** Plain connections read into this much of the server's shared read buffer at a time. */
+const SHARED_READ_BYTES = 64 * 1024;
 
 const upper = (s: string) => s.toUpperCase();
 const lower = (s: string) => s.toLowerCase();
@@ -186,10 +198,28 @@ class Session {
   lastHeard = Date.now();
   readonly connectedAt = Date.now();
   readonly parser = new PconfTokenizer({ strict: true });
+  /** Input that waits behind a password check, in the buffers it arrived in (copies, never shared). */
   inbox: Buffer[] = [];
   inboxBytes = 0;
+  /** The read window being run: `window[windowPos..windowEnd)` is still to be read. */
   window: Buffer | undefined;
   windowPos = 0;
+  windowEnd = 0;
+  /** Bumped when unread input is thrown away (STARTTLS), so that a read being run stops there. */
+  inputGeneration = 0;
+  /** Set while the socket reads into the server's shared buffer (plain connections). */
+  readSwitch: ReadSwitch | undefined;
+  /**
+   * The connection's last request line whose answer is cached (with its newline), that answer, and
+   * the answers generation it belongs to: a client repeating its request (as pollers do) is answered
+   * without even decoding the line.
+   */
+  repeatLine: Buffer | undefined;
+  repeatReply = '';
+  repeatGeneration = -1;
+  /** Set while answers are written straight to the socket's handle (plain connections). */
+  writer: DirectWriter | undefined;
+  readingStopped = false;
   lineBytes = 0;
   busy = false;
   closeAfterWindow = false;
@@ -231,6 +261,19 @@ export class NutServer extends EventEmitter<NutServerEvents> {
   private readonly sessions = new Map<number, Session>();
   private readonly tracking = new Map<string, { status: TrackingStatus; at: number }>();
   private readonly servers: Server[] = [];
+  /**
+   * GET VAR answers by request line, for lines whose answer is the same on every connection.
+   * Cleared whenever what GET VAR answers can change (values, availability, FSD, UPSes).
+   */
+  private readonly sharedReplies = new Map<string, string>();
+  /** Bumped with every change of what GET VAR answers (see Session.repeatLine). */
+  private answersGeneration = 0;
+  /** Set by the command just run when its answer (one line) does not depend on the connection. */
+  private replyIsShared = false;
+  /** The last answer line queued, as sent. */
+  private lastAnswer = '';
+  /** Where plain connections read: each read is run before the next one lands here. */
+  private readonly readBuffer = Buffer.allocUnsafe(SHARED_READ_BYTES);
   private readonly secureContext: SecureContext | undefined;
   private readonly descriptions: NutDescriptions;
   private nextId = 1;
@@ -272,7 +315,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
     const hosts = [this.options.host ?? ['127.0.0.1', '::1']].flat();
     let port = this.options.port ?? 3493;
     for (const host of hosts) {
-      const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+      const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.accept(socket));
       server.on('error', () => {}); // listen errors are reported by the promise below
       try {
         await new Promise<void>((resolve, reject) => {
@@ -328,6 +371,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
       numLogins: 0,
     };
     this.upses.set(lower(name), ups);
+    this.answersChanged();
     this.upsOrder.unshift(ups);
     if (definition.vars) this.setVars(name, definition.vars);
     for (const [varName, info] of Object.entries(definition.info ?? {})) this.setVarInfo(name, varName, info);
@@ -337,6 +381,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
   removeUps(name: string): void {
     const ups = this.ups(name);
     this.upses.delete(lower(name));
+    this.answersChanged();
     this.upsOrder = this.upsOrder.filter((u) => u !== ups);
   }
 
@@ -354,17 +399,24 @@ export class NutServer extends EventEmitter<NutServerEvents> {
         if (entry.raw !== value) {
           entry.raw = value;
           entry.escaped = escapeValue(value);
+          this.answersChanged();
         }
       } else {
         ups.vars.set(key, { name, raw: value, escaped: escapeValue(value), info: {} });
         ups.sorted = undefined;
+        this.answersChanged();
       }
     }
   }
 
   deleteVars(upsName: string, names: string[]): void {
     const ups = this.ups(upsName);
-    for (const name of names) if (ups.vars.delete(lower(name))) ups.sorted = undefined;
+    for (const name of names) {
+      if (ups.vars.delete(lower(name))) {
+        ups.sorted = undefined;
+        this.answersChanged();
+      }
+    }
   }
 
   /** The values served for a UPS (without any FSD prefix). */
@@ -398,6 +450,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
   /** 'stale' answers ERR DATA-STALE and 'driver-not-connected' ERR DRIVER-NOT-CONNECTED, as upsd does. */
   setAvailability(upsName: string, availability: NutAvailability): void {
     this.ups(upsName).availability = availability;
+    this.answersChanged();
   }
 
   /**
@@ -406,6 +459,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
    */
   raiseFsd(upsName: string, identity?: NutIdentity): void {
     const ups = this.ups(upsName);
+    this.answersChanged();
     if (!identity) {
       ups.fsd = true;
       return;
@@ -418,6 +472,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
   /** Clears FSD: everything (latch and identities) without `identity`, or that identity's view. */
   clearFsd(upsName: string, identity?: NutIdentity): void {
     const ups = this.ups(upsName);
+    this.answersChanged();
     if (!identity) {
       ups.fsd = false;
       ups.fsdFor = [];
@@ -478,20 +533,77 @@ export class NutServer extends EventEmitter<NutServerEvents> {
   }
 
   private attach(session: Session, socket: Socket): void {
-    socket.on('data', (data: Buffer) => this.receive(session, data));
+    // Plain connections read into one buffer shared by all and write straight to their handle (see
+    // fast-socket.ts); TLS ones, and any Node without the internals that needs, use the stream API.
+    session.readSwitch =
+      socket instanceof TLSSocket || this.options.fastSocketPath === false
+        ? undefined
+        : readIntoSharedBuffer(socket, this.readBuffer, (length) => {
+            // After STARTTLS the TLS socket reads; the plain one must not feed commands any more.
+            if (session.socket === socket) this.receive(session, this.readBuffer, length, true);
+          });
+    session.writer = session.readSwitch ? writeDirectly(socket) : undefined;
+    if (!session.readSwitch)
+      socket.on('data', (data: Buffer) => this.receive(session, data, data.length, false));
     socket.on('close', () => this.closed(session));
     socket.on('error', () => {}); // 'close' follows; a client's network error is not ours to raise
+    socket.resume(); // accepted with pauseOnConnect
   }
 
-  private receive(session: Session, data: Buffer): void {
+  /**
+   * Runs what a read brought, in upsd's 512-byte read windows. `shared` input (the shared read buffer)
+   * is only valid during this call: whatever has to wait is copied.
+   */
+  private receive(session: Session, data: Buffer, length: number, shared: boolean): void {
     if (session.closing) return;
-    session.inbox.push(data);
-    session.inboxBytes += data.length;
-    if (session.inboxBytes > MAX_INBOX_BYTES) session.socket.pause();
-    this.drain(session);
+    if (session.busy || session.window || session.inbox.length > 0) {
+      this.queueInput(session, data, 0, length, shared);
+      this.drain(session);
+      return;
+    }
+    const generation = session.inputGeneration;
+    for (let start = 0; start < length; start += READ_WINDOW) {
+      const end = Math.min(start + READ_WINDOW, length);
+      session.window = data;
+      session.windowPos = start;
+      session.windowEnd = end;
+      if (this.runWindow(session)) continue;
+      if (session.closing || session.inputGeneration !== generation) return;
+      // A password check is running: keep the rest of this window, and what follows, for later.
+      if (shared && session.window === data) {
+        session.window = Buffer.from(data.subarray(session.windowPos, end));
+        session.windowPos = 0;
+        session.windowEnd = session.window.length;
+      }
+      this.queueInput(session, data, end, length, shared);
+      return;
+    }
+    this.flush(session);
   }
 
-  /** Runs every complete line received, in upsd's 512-byte read windows, until input runs out or a command waits. */
+  private queueInput(session: Session, data: Buffer, start: number, end: number, shared: boolean): void {
+    if (start >= end) return;
+    const chunk = shared ? Buffer.from(data.subarray(start, end)) : data.subarray(start, end);
+    session.inbox.push(chunk);
+    session.inboxBytes += chunk.length;
+    if (session.inboxBytes > MAX_INBOX_BYTES) this.stopReading(session);
+  }
+
+  private stopReading(session: Session): void {
+    if (session.readingStopped) return;
+    session.readingStopped = true;
+    if (session.readSwitch) session.readSwitch.stop();
+    else session.socket.pause();
+  }
+
+  private startReading(session: Session): void {
+    if (!session.readingStopped) return;
+    session.readingStopped = false;
+    if (session.readSwitch) session.readSwitch.start();
+    else session.socket.resume();
+  }
+
+  /** Runs queued input window by window until it runs out or a command waits. */
   private drain(session: Session): void {
     while (!session.busy && !session.closing) {
       if (!session.window) {
@@ -506,59 +618,156 @@ export class NutServer extends EventEmitter<NutServerEvents> {
         }
         session.inboxBytes -= session.window.length;
         session.windowPos = 0;
+        session.windowEnd = session.window.length;
       }
-      const window = session.window;
-      while (session.windowPos < window.length) {
+      if (!this.runWindow(session)) return;
+    }
+    this.flush(session);
+    if (session.inboxBytes <= MAX_INBOX_BYTES && !session.closing) this.startReading(session);
+  }
+
+  /**
+   * Runs every complete line of the current read window. True when the window is used up and the
+   * next one may follow; false when a command waits (a password check), the connection is closing,
+   * or the rest of the input was thrown away (STARTTLS).
+   */
+  private runWindow(session: Session): boolean {
+    const window = session.window as Buffer;
+    const generation = session.inputGeneration;
+    let heardAt = 0;
+    // A line that failed the plain-line shortcut goes through the tokenizer to its end.
+    let tryPlain = true;
+    while (session.windowPos < session.windowEnd) {
+      const atLineStart = tryPlain && session.parser.atLineStart;
+      if (atLineStart && this.takeRepeatedLine(session)) {
+        if (heardAt === 0) heardAt = Date.now();
+        session.lastHeard = heardAt;
+        session.closeAfterWindow = false;
+        session.out += session.repeatReply;
+        continue;
+      }
+      let words: string[] | undefined;
+      /** The request line, when its answer may be cached under it. */
+      let cacheKey: string | undefined;
+      const lineStart = session.windowPos;
+      const plain = atLineStart
+        ? readPlainLine(
+            window,
+            session.windowPos,
+            Math.min(session.windowEnd, session.windowPos + this.maxLineBytes - session.lineBytes),
+          )
+        : undefined;
+      if (plain) {
+        session.windowPos = plain.next;
+        session.lineBytes = 0;
+        if (plain.singleSpaced) {
+          const reply = this.sharedReplies.get(plain.text);
+          if (reply !== undefined) {
+            this.rememberLine(session, window, lineStart, plain.next, reply);
+            if (heardAt === 0) heardAt = Date.now();
+            session.lastHeard = heardAt;
+            session.closeAfterWindow = false;
+            session.out += reply;
+            continue;
+          }
+          cacheKey = plain.text;
+        }
+        words = plainLineWords(plain);
+      } else {
+        tryPlain = false;
         const byte = window[session.windowPos++] as number;
         if (++session.lineBytes > this.maxLineBytes) {
           this.drop(session, 'line-too-long');
-          return;
+          return false;
         }
         const r = session.parser.push(byte);
         if (r === 0) continue;
         session.lineBytes = 0;
+        tryPlain = true;
         if (r === -1) {
           // upsd logs "Parse error on sock" and discards the rest of what it read.
           session.parser.take();
-          session.windowPos = window.length;
+          session.windowPos = session.windowEnd;
           break;
         }
-        session.lastHeard = Date.now();
-        // upsd closes a LOGOUT connection by zeroing its last_heard; any later line of the same
-        // read sets it again, so the connection then stays open.
-        session.closeAfterWindow = false;
-        const pending = this.dispatch(session, session.parser.take());
-        if (pending) {
-          session.busy = true;
-          this.flush(session);
-          pending.then(
-            () => {
-              session.busy = false;
-              this.flush(session);
-              this.drain(session);
-            },
-            () => this.drop(session, 'closed'),
-          );
-          return;
-        }
-        if (session.closing) return;
+        words = session.parser.take();
       }
-      session.window = undefined;
-      if (session.closeAfterWindow) {
-        this.flush(session);
-        this.drop(session, 'logout');
-        return;
+      // One clock reading per window: the idle timeout counts in seconds.
+      if (heardAt === 0) heardAt = Date.now();
+      session.lastHeard = heardAt;
+      // upsd closes a LOGOUT connection by zeroing its last_heard; any later line of the same
+      // read sets it again, so the connection then stays open.
+      session.closeAfterWindow = false;
+      this.replyIsShared = false;
+      const pending = this.dispatch(session, words);
+      if (cacheKey !== undefined && this.replyIsShared) {
+        this.cacheReply(cacheKey, this.lastAnswer);
+        this.rememberLine(session, window, lineStart, session.windowPos, this.lastAnswer);
       }
+      if (pending) {
+        this.wait(session, pending);
+        return false;
+      }
+      if (session.closing || session.inputGeneration !== generation) return false;
     }
+    session.window = undefined;
+    if (session.closeAfterWindow) {
+      this.flush(session);
+      this.drop(session, 'logout');
+      return false;
+    }
+    return true;
+  }
+
+  /** What GET VAR answers changed: cached answers are void. */
+  private answersChanged(): void {
+    this.sharedReplies.clear();
+    this.answersGeneration++;
+  }
+
+  /** When the window goes on with the connection's last cached request line: takes it. */
+  private takeRepeatedLine(session: Session): boolean {
+    const line = session.repeatLine;
+    if (line === undefined || session.repeatGeneration !== this.answersGeneration) return false;
+    const window = session.window as Buffer;
+    const start = session.windowPos;
+    if (start + line.length > session.windowEnd || session.lineBytes + line.length > this.maxLineBytes)
+      return false;
+    for (let i = 0; i < line.length; i++) if (window[start + i] !== line[i]) return false;
+    session.windowPos = start + line.length;
+    session.lineBytes = 0;
+    return true;
+  }
+
+  private rememberLine(session: Session, window: Buffer, start: number, end: number, reply: string): void {
+    session.repeatLine = Buffer.from(window.subarray(start, end));
+    session.repeatReply = reply;
+    session.repeatGeneration = this.answersGeneration;
+  }
+
+  private cacheReply(line: string, reply: string): void {
+    if (this.sharedReplies.size >= MAX_CACHED_REPLIES) this.sharedReplies.clear();
+    this.sharedReplies.set(line, reply);
+  }
+
+  /** Holds the connection's input until a command's password check settles, then carries on. */
+  private wait(session: Session, pending: Promise<void>): void {
+    session.busy = true;
     this.flush(session);
-    if (session.inboxBytes <= MAX_INBOX_BYTES && session.socket.isPaused() && !session.closing) {
-      session.socket.resume();
-    }
+    pending.then(
+      () => {
+        session.busy = false;
+        this.flush(session);
+        this.drain(session);
+      },
+      () => this.drop(session, 'closed'),
+    );
   }
 
   private send(session: Session, line: string): undefined {
     const full = `${line}\n`;
-    session.out += full.length > ANSWER_MAX / 3 ? truncate(full) : full;
+    this.lastAnswer = full.length > ANSWER_MAX / 3 ? truncate(full) : full;
+    session.out += this.lastAnswer;
     return undefined;
   }
 
@@ -570,6 +779,10 @@ export class NutServer extends EventEmitter<NutServerEvents> {
     if (!session.out || session.closing) return;
     const out = session.out;
     session.out = '';
+    if (session.writer) {
+      if (session.writer.write(out) > this.maxOutputBytes) this.drop(session, 'output-overflow');
+      return;
+    }
     session.socket.write(out);
     if (session.socket.writableLength > this.maxOutputBytes) this.drop(session, 'output-overflow');
   }
@@ -674,9 +887,11 @@ export class NutServer extends EventEmitter<NutServerEvents> {
     this.send(session, 'OK STARTTLS');
     this.flush(session);
     // What follows STARTTLS in the same packet would be TLS bytes: it is not read as commands.
-    session.windowPos = Number.POSITIVE_INFINITY;
+    session.inputGeneration++;
+    session.window = undefined;
     session.inbox = [];
     session.inboxBytes = 0;
+    this.startReading(session);
     const plain = session.socket;
     plain.removeAllListeners('data');
     plain.removeAllListeners('close');
@@ -741,6 +956,8 @@ export class NutServer extends EventEmitter<NutServerEvents> {
 
   private getVar(session: Session, upsName: string, name: string): undefined {
     const key = lower(name);
+    // Only ups.status under a per-identity FSD depends on who asks.
+    this.replyIsShared = true;
     if (key.startsWith('server.')) {
       if (key === 'server.info')
         return this.send(session, `VAR ${upsName} server.info "${escapeValue(this.banner)}"`);
@@ -752,6 +969,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
     if (!ups) return undefined;
     const entry = ups.vars.get(key);
     if (!entry) return this.err(session, 'VAR-NOT-SUPPORTED');
+    if (key === 'ups.status' && ups.fsdFor.length > 0) this.replyIsShared = false;
     const fsd = key === 'ups.status' && this.fsdFor(ups, session);
     return this.send(session, `VAR ${upsName} ${name} "${fsd ? 'FSD ' : ''}${entry.escaped}"`);
   }
@@ -866,6 +1084,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
       (u) => u.actions.has('FSD'),
       () => {
         ups.fsd = true;
+        this.answersChanged();
         this.send(session, 'OK FSD-SET');
         this.emit('fsd', { ups: ups.name, user: session.username ?? '', address: session.address });
       },

@@ -78,6 +78,15 @@ export class PconfTokenizer {
     return 0;
   }
 
+  /** No line is in progress: the next character starts a new one (leading blanks may have been read). */
+  get atLineStart(): boolean {
+    return (
+      this.state === State.EndOfLine ||
+      this.state === State.ParseError ||
+      (this.state === State.FindWordStart && this.words.length === 0)
+    );
+  }
+
   /** The words of the line `push` just completed (or broke off with a parse error). */
   take(): string[] {
     const words = this.words;
@@ -182,6 +191,66 @@ export class PconfTokenizer {
     if (this.words.length < MAX_WORDS) this.words.push(String.fromCharCode(...this.word));
     this.word = [];
   }
+}
+
+/** For `readPlainLine`: 1 = a character parseconf keeps as it is, 2 = a blank between words. */
+const PLAIN_LINE_BYTES = new Uint8Array(256);
+for (let c = 0x21; c <= 0x7e; c++) PLAIN_LINE_BYTES[c] = 1;
+for (const c of [QUOTE, HASH, EQUALS, BACKSLASH]) PLAIN_LINE_BYTES[c] = 0;
+for (const c of [0x09, 0x0b, 0x0c, 0x0d, 0x20]) PLAIN_LINE_BYTES[c] = 2;
+const BLANKS = /[\t\v\f\r ]+/;
+
+/** A complete line that `readPlainLine` found plain. */
+export interface PlainLine {
+  /** The line without its newline. */
+  text: string;
+  /** Index after the newline. */
+  next: number;
+  wordCount: number;
+  /** Words separated by single spaces, nothing before or after: the text stands for its words. */
+  singleSpaced: boolean;
+}
+
+/**
+ * The strict tokenizer's shortcut for the usual request line: when `bytes[start..end)` holds a
+ * complete line (up to its newline) made only of plain words and blanks — no quote, `#`, `=`,
+ * backslash, control or non-ASCII byte, no word past 512 characters, at most 32 words — that line.
+ * Otherwise undefined: the line needs the tokenizer, or is not complete yet. `plainLineWords` gives
+ * its words, exactly as `PconfTokenizer` would.
+ */
+export function readPlainLine(bytes: Buffer, start: number, end: number): PlainLine | undefined {
+  let wordCount = 0;
+  let wordLength = 0;
+  let singleSpaced = true;
+  let afterBlank = true;
+  for (let i = start; i < end; i++) {
+    const c = bytes[i] as number;
+    const kind = PLAIN_LINE_BYTES[c];
+    if (kind === 1) {
+      if (wordLength++ === 0) wordCount++;
+      if (wordLength > MAX_WORD_LENGTH) return undefined;
+      afterBlank = false;
+    } else if (kind === 2) {
+      if (c !== 0x20 || afterBlank) singleSpaced = false;
+      afterBlank = true;
+      wordLength = 0;
+    } else {
+      if (c !== NEWLINE || wordCount > MAX_WORDS) return undefined;
+      return {
+        text: bytes.toString('latin1', start, i),
+        next: i + 1,
+        wordCount,
+        singleSpaced: singleSpaced && !afterBlank,
+      };
+    }
+  }
+  return undefined;
+}
+
+/** The words of a plain line. */
+export function plainLineWords(line: PlainLine): string[] {
+  if (line.wordCount === 0) return [];
+  return line.singleSpaced ? line.text.split(' ') : line.text.split(BLANKS).filter((w) => w !== '');
 }
 
 /**

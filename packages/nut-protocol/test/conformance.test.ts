@@ -66,6 +66,8 @@ describe(
   () => {
     let lab: NutLab;
     let server: NutServer;
+    /** The same server on the socket stream API, the path Node versions without the fast one take. */
+    let streamServer: NutServer;
     const cases = parseCorpus();
 
     before(async () => {
@@ -73,22 +75,30 @@ describe(
       const client = await NutClient.connect({ host: lab.host, port: lab.port, reconnect: false });
       const definition = await mirrorUps(client, lab.upsName);
       client.close();
-      server = new NutServer({
-        host: '127.0.0.1',
-        port: 0,
-        users: serverUsers(DEFAULT_NUT_USERS),
-        descriptions: readSystemCmdvartab(),
-        onSetVar: ({ ups, name, value }) => server.setVars(ups, { [name]: value }),
-        onInstcmd: () => {
-          throw new NutError('UNKNOWN', 'INSTCMD'); // dummy-ups rejects every instant command
-        },
-      });
-      server.addUps(lab.upsName, definition);
+      const serve = (fastSocketPath: boolean) => {
+        const s: NutServer = new NutServer({
+          host: '127.0.0.1',
+          port: 0,
+          users: serverUsers(DEFAULT_NUT_USERS),
+          descriptions: readSystemCmdvartab(),
+          onSetVar: ({ ups, name, value }) => s.setVars(ups, { [name]: value }),
+          onInstcmd: () => {
+            throw new NutError('UNKNOWN', 'INSTCMD'); // dummy-ups rejects every instant command
+          },
+          fastSocketPath,
+        });
+        s.addUps(lab.upsName, definition);
+        return s;
+      };
+      server = serve(true);
+      streamServer = serve(false);
       await server.listen();
+      await streamServer.listen();
     });
 
     after(async () => {
       await server?.close();
+      await streamServer?.close();
       await lab?.stop();
     });
 
@@ -151,18 +161,24 @@ describe(
           }
         },
       };
-      const ourTarget: Target = {
-        port: server.port,
-        banner: server.banner,
+      const ourTarget = (s: NutServer): Target => ({
+        port: s.port,
+        banner: s.banner,
         async setState(state) {
-          server.setAvailability(lab.upsName, state);
+          s.setAvailability(lab.upsName, state);
         },
-      };
-      const [upsd, ours] = await Promise.all([replay(upsdTarget, cases), replay(ourTarget, cases)]);
+      });
+      const [upsd, ours, oursStreamed] = await Promise.all([
+        replay(upsdTarget, cases),
+        replay(ourTarget(server), cases),
+        replay(ourTarget(streamServer), cases),
+      ]);
       const mismatches: string[] = [];
-      for (const c of cases) {
+      for (const [c, b] of cases.flatMap((c) => [
+        [c, ours.get(c.name)] as const,
+        [c, oursStreamed.get(c.name)] as const,
+      ])) {
         const a = upsd.get(c.name);
-        const b = ours.get(c.name);
         try {
           assert.deepEqual(b?.connections, a?.connections);
         } catch {
@@ -171,7 +187,7 @@ describe(
               .map(([name, c]) => `@${name}${c.closed ? ' (closed)' : ''} ${JSON.stringify(c.received)}`)
               .join('\n');
           mismatches.push(
-            `case '${c.name}' (corpus.nut:${c.packets[0]?.line}):\n-- upsd:\n${streams(a)}\n-- NutServer:\n${streams(b)}\n` +
+            `${b === oursStreamed.get(c.name) ? '(stream API) ' : ''}case '${c.name}' (corpus.nut:${c.packets[0]?.line}):\n-- upsd:\n${streams(a)}\n-- NutServer:\n${streams(b)}\n` +
               `-- upsd, packet by packet:\n${a?.steps.join('\n')}\n-- NutServer, packet by packet:\n${b?.steps.join('\n')}`,
           );
         }
@@ -179,7 +195,7 @@ describe(
       assert.equal(
         mismatches.length,
         0,
-        `${mismatches.length} of ${cases.length} cases differ:\n\n${mismatches.join('\n\n')}`,
+        `${mismatches.length} of ${2 * cases.length} cases differ:\n\n${mismatches.join('\n\n')}`,
       );
     });
   },

@@ -240,6 +240,58 @@ describe('NutServer', () => {
     }
   });
 
+  test('GET VAR answers follow every change of what they depend on (no stale cached answer)', async () => {
+    const server = await startServer();
+    const a = await RawConnection.open(server.port);
+    const b = await RawConnection.open(server.port);
+    const ask = async (conn: RawConnection, line = 'GET VAR ups ups.status') =>
+      (await conn.send(Buffer.from(`${line}\n`))).toString();
+    try {
+      assert.equal(await ask(a), 'VAR ups ups.status "OB DISCHRG"\n');
+      assert.equal(await ask(a), 'VAR ups ups.status "OB DISCHRG"\n');
+      server.setVars('ups', { 'ups.status': 'OL' });
+      assert.equal(await ask(a), 'VAR ups ups.status "OL"\n');
+      server.raiseFsd('ups');
+      assert.equal(await ask(b), 'VAR ups ups.status "FSD OL"\n');
+      server.clearFsd('ups');
+      assert.equal(await ask(b), 'VAR ups ups.status "OL"\n');
+      // A per-identity FSD answers each connection for itself.
+      await b.send(Buffer.from('USERNAME nas\n'));
+      server.raiseFsd('ups', { user: 'nas' });
+      assert.equal(await ask(a), 'VAR ups ups.status "OL"\n');
+      assert.equal(await ask(b), 'VAR ups ups.status "FSD OL"\n');
+      assert.equal(await ask(a), 'VAR ups ups.status "OL"\n');
+      server.clearFsd('ups');
+      assert.equal(await ask(b), 'VAR ups ups.status "OL"\n');
+      server.setAvailability('ups', 'stale');
+      assert.equal(await ask(a), 'ERR DATA-STALE\n');
+      server.setAvailability('ups', 'ok');
+      assert.equal(await ask(a, 'GET VAR ups battery.charge'), 'VAR ups battery.charge "80"\n');
+      server.deleteVars('ups', ['battery.charge']);
+      assert.equal(await ask(a, 'GET VAR ups battery.charge'), 'ERR VAR-NOT-SUPPORTED\n');
+      server.setVars('ups', { 'battery.charge': '75' });
+      assert.equal(await ask(a, 'GET VAR ups battery.charge'), 'VAR ups battery.charge "75"\n');
+      server.removeUps('ups');
+      assert.equal(await ask(a), 'ERR UNKNOWN-UPS\n');
+      server.addUps('ups', { vars: { 'ups.status': 'OB' } });
+      assert.equal(await ask(a), 'VAR ups ups.status "OB"\n');
+      // A client's FSD request sets the latch for everyone.
+      const primary = await connect(server, {
+        session: { username: 'monuser', password: 'secret', login: 'ups' },
+      });
+      try {
+        await primary.fsd('ups');
+      } finally {
+        primary.close();
+      }
+      assert.equal(await ask(a), 'VAR ups ups.status "FSD OB"\n');
+    } finally {
+      a.close();
+      b.close();
+      await server.close();
+    }
+  });
+
   describe('limits', () => {
     test('drops clients idle longer than the idle timeout; a keep-alive client stays', async () => {
       const server = await startServer({ idleTimeoutMs: 400 });
@@ -285,6 +337,39 @@ describe('NutServer', () => {
         await server.close();
       }
     });
+
+    for (const fastSocketPath of [true, false]) {
+      test(`input behind a password check waits, bounded, and is answered in order (${fastSocketPath ? 'fast socket path' : 'stream API'})`, async () => {
+        const server = await startServer({ fastSocketPath });
+        const a = await RawConnection.open(server.port);
+        const b = await RawConnection.open(server.port);
+        try {
+          // Far more than the 64 KiB held while LOGIN's password check runs: reading stops, then resumes.
+          const requests = 10_000;
+          a.write(
+            Buffer.from(
+              `USERNAME monuser\nPASSWORD secret\nLOGIN ups\n${'GET VAR ups battery.charge\n'.repeat(requests)}`,
+            ),
+          );
+          // Meanwhile another connection's reads land in the same shared buffer.
+          for (let i = 0; i < 20; i++) await b.send(Buffer.from('GET VAR ups ups.status\nLIST UPS\n'));
+          const answer = 'VAR ups battery.charge "80"\n';
+          await waitFor(() => a.text.length >= 9 + answer.length * requests || a.closed, {
+            timeoutMs: 10_000,
+            what: 'every answer',
+          });
+          assert.equal(a.text, `OK\nOK\nOK\n${answer.repeat(requests)}`);
+          assert.equal(
+            b.text,
+            'VAR ups ups.status "OB DISCHRG"\nBEGIN LIST UPS\nUPS ups "test UPS"\nEND LIST UPS\n'.repeat(20),
+          );
+        } finally {
+          a.close();
+          b.close();
+          await server.close();
+        }
+      });
+    }
 
     test('drops a client that does not read its answers instead of buffering them', async () => {
       const server = await startServer({ maxOutputBytes: 64 * 1024 });

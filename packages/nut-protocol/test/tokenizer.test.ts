@@ -9,6 +9,8 @@ import {
   MAX_WORDS,
   PconfTokenizer,
   parseStatus,
+  plainLineWords,
+  readPlainLine,
   STATUS_TOKENS,
   tokenize,
 } from '../src/index.ts';
@@ -164,6 +166,74 @@ describe('tokenizer (NUT parseconf rules)', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+});
+
+/** readPlainLine + plainLineWords: the words and the index after the newline, or undefined. */
+function splitPlainLine(bytes: Buffer, start: number, end: number) {
+  const line = readPlainLine(bytes, start, end);
+  return line && { words: plainLineWords(line), next: line.next };
+}
+
+describe('readPlainLine: the server shortcut for plain request lines', () => {
+  /** What the strict tokenizer makes of the first line of `bytes`, if it has a complete one. */
+  function firstLine(bytes: Buffer): { words: string[]; next: number } | 'parse-error' | undefined {
+    const tokenizer = new PconfTokenizer({ strict: true });
+    for (let i = 0; i < bytes.length; i++) {
+      const r = tokenizer.push(bytes[i] as number);
+      if (r === 1) return { words: tokenizer.take(), next: i + 1 };
+      if (r === -1) return 'parse-error';
+    }
+    return undefined;
+  }
+
+  test('splits the usual requests, and leaves anything else to the tokenizer', () => {
+    const split = (text: string) => splitPlainLine(Buffer.from(text, 'latin1'), 0, text.length);
+    assert.deepEqual(split('GET VAR ups ups.status\nLIST UPS\n'), {
+      words: ['GET', 'VAR', 'ups', 'ups.status'],
+      next: 23,
+    });
+    assert.deepEqual(split(' \tGET  VAR\r\n'), { words: ['GET', 'VAR'], next: 12 });
+    assert.deepEqual(split('\n'), { words: [], next: 1 });
+    for (const text of [
+      'GET VAR ups ups.status',
+      'SET VAR ups x "1"\n',
+      'A=B\n',
+      'A#c\n',
+      'A\\B\n',
+      'A\u0001\n',
+    ])
+      assert.equal(split(text), undefined, JSON.stringify(text));
+    assert.equal(split(`${'x'.repeat(MAX_WORD_LENGTH + 1)}\n`), undefined);
+    assert.equal(split(`${'x '.repeat(MAX_WORDS + 1)}\n`), undefined);
+    assert.equal(splitPlainLine(Buffer.from('VER\n'), 0, 3), undefined, 'the newline is past the end');
+  });
+
+  const lineText = fc.string({
+    unit: fc.constantFrom(...'aZ.-_9 \t\r\u000b\u000c\n"#=\\\u0000\u007f\u0080'.split('')),
+    maxLength: 80,
+  });
+  const longWords = fc
+    .array(fc.constantFrom('x'.repeat(MAX_WORD_LENGTH), 'x'.repeat(MAX_WORD_LENGTH + 1), 'ab', ' ', '\t'), {
+      maxLength: 40,
+    })
+    .map((parts) => `${parts.join('')}\n`);
+
+  test('property: whenever it answers, it answers what the tokenizer does', () => {
+    let answered = 0;
+    fc.assert(
+      fc.property(fc.oneof(lineText, longWords), fc.nat(8), (text, offset) => {
+        const bytes = Buffer.from(`${'#'.repeat(offset)}${text}`, 'latin1');
+        const fast = splitPlainLine(bytes, offset, bytes.length);
+        if (fast === undefined) return;
+        answered++;
+        const slow = firstLine(bytes.subarray(offset));
+        assert.notEqual(slow, 'parse-error');
+        assert.deepEqual(fast, slow && slow !== 'parse-error' ? { ...slow, next: slow.next + offset } : slow);
+      }),
+      { numRuns: 5000 },
+    );
+    assert.ok(answered > 500, `only ${answered} of 5000 lines took the shortcut`);
   });
 });
 
