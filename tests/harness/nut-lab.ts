@@ -211,6 +211,11 @@ export class NutLab {
     this.driver = undefined;
   }
 
+  /** The running upsd's process id (benchmarks read its CPU time). */
+  get upsdPid(): number | undefined {
+    return this.upsd?.pid;
+  }
+
   /** SIGSTOP/SIGCONT the driver: upsd reports DATA-STALE after MAXAGE. */
   pauseDriver(paused: boolean): void {
     if (this.driver) process.kill(this.driver.pid, paused ? 'SIGSTOP' : 'SIGCONT');

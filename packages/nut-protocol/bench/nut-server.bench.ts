@@ -3,7 +3,7 @@
 // next request when the previous answer is complete). Both servers run in processes of their own;
 // the load comes from this process.
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -73,10 +73,19 @@ class LoadClient {
   }
 }
 
+/** CPU time (user + system) a process has used, in ms; Linux accounts it in 10 ms clock ticks. */
+function cpuMs(pid: number): number {
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 const percentile = (sorted: number[], p: number) =>
   sorted.length ? (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0) : 0;
 
-async function measureOnce(port: number, name: RequestName, clients: number) {
+async function measureOnce(server: { port: number; pid: number }, name: RequestName, clients: number) {
+  const { port } = server;
   const load: LoadClient[] = [];
   // upsd listens with a backlog of 16: connect in small batches so no SYN is dropped.
   for (let i = 0; i < clients; i += 16) {
@@ -89,35 +98,44 @@ async function measureOnce(port: number, name: RequestName, clients: number) {
   await sleep(WARMUP_MS);
   for (const c of load) c.recording = true;
   const t0 = performance.now();
+  const cpu0 = cpuMs(server.pid);
   await sleep(MEASURE_MS);
+  const cpu = cpuMs(server.pid) - cpu0;
   const elapsed = performance.now() - t0;
   for (const c of load) c.recording = false;
   const latencies = load.flatMap((c) => c.latencies);
   for (const c of load) c.close();
   await sleep(200);
-  return { latencies, elapsed };
+  return { latencies, elapsed, cpu };
 }
 
 /**
  * Measures both servers for one cell in two rounds, alternating which goes first (the machine is
  * shared and its load drifts), pooling the samples of both rounds.
  */
-async function measure(ports: { upsd: number; ours: number }, name: RequestName, clients: number) {
+async function measure(
+  servers: Record<'upsd' | 'ours', { port: number; pid: number }>,
+  name: RequestName,
+  clients: number,
+) {
   const pooled = {
-    upsd: { latencies: [] as number[], elapsed: 0 },
-    ours: { latencies: [] as number[], elapsed: 0 },
+    upsd: { latencies: [] as number[], elapsed: 0, cpu: 0 },
+    ours: { latencies: [] as number[], elapsed: 0, cpu: 0 },
   };
   for (const order of [['upsd', 'ours'] as const, ['ours', 'upsd'] as const]) {
     for (const target of order) {
-      const r = await measureOnce(ports[target], name, clients);
+      const r = await measureOnce(servers[target], name, clients);
       pooled[target].latencies = pooled[target].latencies.concat(r.latencies);
       pooled[target].elapsed += r.elapsed;
+      pooled[target].cpu += r.cpu;
     }
   }
-  const summary = ({ latencies, elapsed }: { latencies: number[]; elapsed: number }) => {
+  const summary = ({ latencies, elapsed, cpu }: { latencies: number[]; elapsed: number; cpu: number }) => {
     const sorted = latencies.sort((a, b) => a - b);
     return {
       rps: sorted.length / (elapsed / 1000),
+      /** The server process's CPU time per answered request, µs. */
+      cpuPerRequest: (cpu * 1000) / Math.max(1, sorted.length),
       p50: percentile(sorted, 50),
       p99: percentile(sorted, 99),
     };
@@ -151,7 +169,14 @@ async function main() {
     const names = (process.env.NUT_BENCH_REQUESTS?.split(',') ?? Object.keys(REQUESTS)) as RequestName[];
     for (const name of names) {
       for (const clients of CLIENTS) {
-        const { upsd, ours } = await measure({ upsd: lab.port, ours: ourPort }, name, clients);
+        const { upsd, ours } = await measure(
+          {
+            upsd: { port: lab.port, pid: lab.upsdPid! },
+            ours: { port: ourPort, pid: child.proc.pid! },
+          },
+          name,
+          clients,
+        );
         const f = (n: number) => n.toFixed(n < 10 ? 2 : 1);
         const row = [name, String(clients), String(Math.round(upsd.rps)), f(upsd.p50), f(upsd.p99)];
         row.push(
@@ -159,6 +184,7 @@ async function main() {
           f(ours.p50),
           f(ours.p99),
           `${(ours.rps / upsd.rps).toFixed(2)}×`,
+          `${upsd.cpuPerRequest.toFixed(1)} / ${ours.cpuPerRequest.toFixed(1)}`,
         );
         rows.push(row);
         process.stderr.write(`${row.join(' | ')}\n`);
@@ -181,6 +207,9 @@ async function main() {
           `two rounds per cell in alternating order, each ${WARMUP_MS} ms warm-up then ${MEASURE_MS} ms measured; ` +
           'latency in ms over both rounds. upsd writes each line of a list with its own write() and',
         "without TCP_NODELAY, so its list answers wait for the client's delayed ACK (about 40 ms, Nagle).",
+        "Server CPU: the server process's user + system time over the measured windows (from /proc, in",
+        '10 ms ticks) per answered request. On a machine with two cores the load-generating process',
+        'needs one of them, so throughput is bounded by it as much as by the server.',
         '',
         ...markdownTable(
           [
@@ -191,8 +220,8 @@ async function main() {
             'upsd p99',
             'NutServer req/s',
             'NutServer p50',
-          ].concat('NutServer p99', 'throughput ratio'),
-          ['left', ...Array<'right'>(8).fill('right')],
+          ].concat('NutServer p99', 'throughput ratio', 'server CPU µs/request, upsd / ours'),
+          ['left', ...Array<'right'>(9).fill('right')],
           rows,
         ),
         '',

@@ -151,7 +151,7 @@ const MAX_VALUE_BYTES = 255;
 const MAX_INBOX_BYTES = 64 * 1024;
 const TRACKING_TTL_MS = 3600_000;
 const MAX_TRACKING = 10_000;
-/** Bound of the GET VAR answer cache: clients may ask for any number of names. */
+/** Bound of the GET VAR / LIST VAR answer cache: clients may ask for any number of names. */
 const MAX_CACHED_REPLIES = 1024;
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
@@ -262,15 +262,15 @@ export class NutServer extends EventEmitter<NutServerEvents> {
   private readonly tracking = new Map<string, { status: TrackingStatus; at: number }>();
   private readonly servers: Server[] = [];
   /**
-   * GET VAR answers by request line, for lines whose answer is the same on every connection.
-   * Cleared whenever what GET VAR answers can change (values, availability, FSD, UPSes).
+   * GET VAR and LIST VAR answers by request line, for lines whose answer is the same on every
+   * connection. Cleared whenever what they answer can change (values, availability, FSD, UPSes).
    */
   private readonly sharedReplies = new Map<string, string>();
-  /** Bumped with every change of what GET VAR answers (see Session.repeatLine). */
+  /** Bumped with every change of what GET VAR and LIST VAR answer (see Session.repeatLine). */
   private answersGeneration = 0;
-  /** Set by the command just run when its answer (one line) does not depend on the connection. */
+  /** Set by the command just run when its answer does not depend on the connection. */
   private replyIsShared = false;
-  /** The last answer line queued, as sent. */
+  /** The last answer queued (all lines of a list), as sent. */
   private lastAnswer = '';
   /** Where plain connections read: each read is run before the next one lands here. */
   private readonly readBuffer = Buffer.allocUnsafe(SHARED_READ_BYTES);
@@ -719,7 +719,7 @@ export class NutServer extends EventEmitter<NutServerEvents> {
     return true;
   }
 
-  /** What GET VAR answers changed: cached answers are void. */
+  /** What GET VAR and LIST VAR answer changed: cached answers are void. */
   private answersChanged(): void {
     this.sharedReplies.clear();
     this.answersGeneration++;
@@ -991,8 +991,12 @@ export class NutServer extends EventEmitter<NutServerEvents> {
     switch (kind) {
       case 'VAR':
       case 'RW': {
+        // LIST VAR answers like GET VAR: the same on every connection unless FSD is raised for
+        // some of them (LIST RW also depends on what is writable, so it is not cached).
+        this.replyIsShared = kind === 'VAR';
         const ups = this.available(session, a1);
         if (!ups) return undefined;
+        if (ups.fsdFor.length > 0) this.replyIsShared = false;
         const rw = kind === 'RW';
         const fsd = !rw && this.fsdFor(ups, session);
         const lines = [`BEGIN LIST ${kind} ${a1}`];
@@ -1041,7 +1045,12 @@ export class NutServer extends EventEmitter<NutServerEvents> {
 
   /** Sends a multi-line answer, line by line (each one cut at 512 bytes like upsd's sendback()). */
   private sendLines(session: Session, lines: string[]): undefined {
-    for (const line of lines) this.send(session, line);
+    let answer = '';
+    for (const line of lines) {
+      this.send(session, line);
+      answer += this.lastAnswer;
+    }
+    this.lastAnswer = answer;
     return undefined;
   }
 

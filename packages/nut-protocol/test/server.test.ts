@@ -292,6 +292,44 @@ describe('NutServer', () => {
     }
   });
 
+  test('LIST VAR answers follow every change of what they depend on, per connection under a per-identity FSD', async () => {
+    const server = await startServer();
+    const a = await RawConnection.open(server.port);
+    const b = await RawConnection.open(server.port);
+    const status = async (conn: RawConnection) => {
+      const text = (await conn.send(Buffer.from('LIST VAR ups\n'))).toString();
+      assert.match(text, /^BEGIN LIST VAR ups\n[^]*END LIST VAR ups\n$/);
+      return /VAR ups ups\.status "([^"]*)"/.exec(text)?.[1];
+    };
+    try {
+      assert.equal(await status(a), 'OB DISCHRG');
+      assert.equal(await status(a), 'OB DISCHRG');
+      server.setVars('ups', { 'ups.status': 'OL' });
+      assert.equal(await status(a), 'OL');
+      server.raiseFsd('ups');
+      assert.equal(await status(b), 'FSD OL');
+      server.clearFsd('ups');
+      await b.send(Buffer.from('USERNAME nas\n'));
+      server.raiseFsd('ups', { user: 'nas' });
+      assert.equal(await status(a), 'OL');
+      assert.equal(await status(b), 'FSD OL');
+      assert.equal(await status(a), 'OL');
+      server.clearFsd('ups');
+      assert.equal(await status(b), 'OL');
+      server.setVars('ups', { 'battery.runtime': '600' });
+      assert.match(
+        (await a.send(Buffer.from('LIST VAR ups\n'))).toString(),
+        /VAR ups battery\.runtime "600"/,
+      );
+      server.setAvailability('ups', 'stale');
+      assert.equal((await a.send(Buffer.from('LIST VAR ups\n'))).toString(), 'ERR DATA-STALE\n');
+    } finally {
+      a.close();
+      b.close();
+      await server.close();
+    }
+  });
+
   describe('limits', () => {
     test('drops clients idle longer than the idle timeout; a keep-alive client stays', async () => {
       const server = await startServer({ idleTimeoutMs: 400 });
