@@ -298,7 +298,7 @@ describe('NutServer', () => {
     const b = await RawConnection.open(server.port);
     const status = async (conn: RawConnection) => {
       const text = (await conn.send(Buffer.from('LIST VAR ups\n'))).toString();
-      assert.match(text, /^BEGIN LIST VAR ups\n[^]*END LIST VAR ups\n$/);
+      assert.match(text, /^BEGIN LIST VAR ups\n[\s\S]*END LIST VAR ups\n$/);
       return /VAR ups ups\.status "([^"]*)"/.exec(text)?.[1];
     };
     try {

@@ -8,6 +8,18 @@ import { lanesFromDrill } from '../timeline.ts';
 import type { DrillReport, Readiness } from '../types.ts';
 import { Alert, Table } from '../widgets.tsx';
 
+/** How far a drill had got when its report was made: ended, then steps recorded. */
+function drillProgress(r: DrillReport): number {
+  let steps = r.status === 'running' ? 0 : 1_000_000;
+  for (const h of r.hosts) steps += h.steps.length + (h.commandedAt ? 1 : 0) + (h.downAt ? 1 : 0);
+  return steps;
+}
+
+/** `next`, unless `prev` is a report of the same drill that had got further. */
+function newerDrill(prev: DrillReport | undefined, next: DrillReport): DrillReport {
+  return prev && prev.id === next.id && drillProgress(prev) > drillProgress(next) ? prev : next;
+}
+
 function DrillProgress(props: { report: DrillReport; now: number }) {
   const { report, now } = props;
   const start = new Date(report.startedAt).getTime();
@@ -58,10 +70,16 @@ export function ReadinessBoard() {
   }, [connectedCount, liveDrill?.status]);
 
   // The live feed carries the running drill; once it ends, the stored report is the final word.
-  const shown = liveDrill && (!drillId || liveDrill.id === drillId) ? liveDrill : drill;
+  // Reports arrive from both (a fetch may answer late), so an older one never replaces a newer one:
+  // the timeline only ever grows.
+  const keepNewer = (next: DrillReport) => setDrill((prev) => newerDrill(prev, next));
+  useEffect(() => {
+    if (liveDrill && liveDrill.id === drillId) keepNewer(liveDrill);
+  }, [liveDrill, drillId]);
+  const shown = liveDrill && (!drillId || liveDrill.id === drillId) ? newerDrill(drill, liveDrill) : drill;
   useEffect(() => {
     if (!drillId || liveDrill?.id === drillId) return;
-    get<DrillReport>(`/api/v1/drills/${encodeURIComponent(drillId)}`).then(setDrill, () => undefined);
+    get<DrillReport>(`/api/v1/drills/${encodeURIComponent(drillId)}`).then(keepNewer, () => undefined);
   }, [drillId, liveDrill?.id, liveDrill?.status]);
 
   const start = async () => {
@@ -69,7 +87,7 @@ export function ReadinessBoard() {
     try {
       const report = await post<DrillReport>('/api/v1/drills', {});
       setDrillId(report.id);
-      setDrill(report);
+      keepNewer(report);
       announce('Drill started');
     } catch (e) {
       setError(errorText(e));
@@ -78,7 +96,7 @@ export function ReadinessBoard() {
   const abort = async () => {
     if (!shown) return;
     try {
-      setDrill(await post<DrillReport>(`/api/v1/drills/${encodeURIComponent(shown.id)}/abort`));
+      keepNewer(await post<DrillReport>(`/api/v1/drills/${encodeURIComponent(shown.id)}/abort`));
     } catch (e) {
       setError(errorText(e));
     }
