@@ -2,10 +2,15 @@
 // from the bundle.
 import type { DrillReport } from '../../src/drill/drill.ts';
 import type { LiveState } from '../../src/live/live-feed.ts';
-import type { AgentLink, TelemetryPoint as Point } from '../../src/live/views.ts';
+import type { AgentLink } from '../../src/live/views.ts';
 import type { WhatIfResult } from '../../src/live/what-if.ts';
 import type { SourceCapabilities } from '../../src/sources/source.ts';
 
+export type {
+  OutageSummary,
+  OutageTimeline,
+  TimelineEntry as TimelineEvent,
+} from '../../src/db/timeline.ts';
 export type { DrillHostReport, DrillReport } from '../../src/drill/drill.ts';
 export type { LiveMessage, LiveState } from '../../src/live/live-feed.ts';
 export type { AgentLink, TelemetryPoint as Point } from '../../src/live/views.ts';
@@ -22,30 +27,6 @@ export interface Me {
   name: string;
   role: Role;
   via: string;
-}
-
-/** One UPS reading as the live feed and the history endpoint give it. */
-
-export interface TimelineEvent {
-  seq: number;
-  at: string;
-  kind: string;
-  host: string | null;
-  source: string | null;
-  data: Record<string, unknown>;
-}
-
-export interface OutageSummary {
-  id: string;
-  startedAt: string;
-  endedAt: string | null;
-  outcome: string | null;
-  sources: string[];
-}
-
-export interface OutageTimeline extends OutageSummary {
-  events: TimelineEvent[];
-  readings: Array<Point & { source: string }>;
 }
 
 export interface PlanError {
