@@ -3,10 +3,10 @@
 // when it is installed — how long the dashboard takes to show a UPS going on battery or back on mains
 // after the simulator is told to flip. Prints one Markdown section (pnpm bench --write ui).
 import { cpus, loadavg, totalmem } from 'node:os';
-import { chromium } from 'playwright-core';
 import { buildUi } from '../../apps/controller/ui/build.ts';
 import { markdownTable } from '../../packages/nut-protocol/bench/table.ts';
 import { ADMIN_PASSWORD, ControllerProcess } from '../e2e/controller-processes.ts';
+import { launchChromium } from '../harness/browser.ts';
 import { findTool, tempDir } from '../harness/index.ts';
 
 const FLIPS = Number(process.env.UI_BENCH_FLIPS ?? 20);
@@ -54,17 +54,7 @@ if (browserPath) {
     // A debounce longer than the run: flips never become an outage.
     plan: { ups: [{ id: 'ups' }], hosts: [], settings: { debounce: 3600 } },
   });
-  const browser = await chromium.launch({
-    executablePath: browserPath,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-    ],
-  });
+  const browser = await launchChromium(browserPath);
   try {
     const page = await browser.newPage();
     await page.goto(controller.url);

@@ -9,13 +9,14 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import {
   ADMIN_PASSWORD,
   AgentProcess,
   ControllerProcess,
   waitForAgents,
 } from '../e2e/controller-processes.ts';
+import { launchChromium } from '../harness/browser.ts';
 import { findTool, needs, tempDir, waitFor } from '../harness/index.ts';
 
 const VIEWER_PASSWORD = 'viewer-password-for-tests';
@@ -81,20 +82,7 @@ describe('web UI in Chromium', needs('chromium'), () => {
       agents.push(await AgentProcess.start(controller, host, dir.path));
     await waitForAgents(controller, ['app', 'hypervisor', 'nas']);
 
-    // launch() gives the browser a fresh, temporary user-data-dir of its own.
-    browser = await chromium.launch({
-      executablePath: findTool('chromium') ?? CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium(findTool('chromium') ?? CHROMIUM);
     admin = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
     page = await admin.newPage();
     page.on('pageerror', (error) => console.error('page error:', error.message));
