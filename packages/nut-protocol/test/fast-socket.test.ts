@@ -5,18 +5,29 @@ import { test } from 'node:test';
 import { waitFor } from '../../../tests/harness/index.ts';
 import { readIntoSharedBuffer, writeDirectly } from '../src/fast-socket.ts';
 
-// NutServer falls back to 'data' events when this does not apply: this test notices a Node version
-// on which it silently stopped applying (and so stopped being fast).
-test('an accepted socket reads into a shared buffer, stops and restarts, and still closes', async () => {
+/** A loopback connection: the listening server, the client socket and the accepted one. */
+async function loopbackPair(options: { pauseOnConnect?: boolean }) {
   const accepted: Socket[] = [];
-  const server = createServer({ pauseOnConnect: true }, (socket) => accepted.push(socket));
+  const server = createServer(options, (socket) => accepted.push(socket));
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const port = (server.address() as { port: number }).port;
   const client = connect({ host: '127.0.0.1', port });
   try {
     await waitFor(() => accepted.length === 1, { timeoutMs: 3000, what: 'the connection' });
-    const socket = accepted[0] as Socket;
+  } catch (error) {
+    client.destroy();
+    server.close();
+    throw error;
+  }
+  return { server, client, socket: accepted[0] as Socket };
+}
+
+// NutServer falls back to 'data' events when this does not apply: this test notices a Node version
+// on which it silently stopped applying (and so stopped being fast).
+test('an accepted socket reads into a shared buffer, stops and restarts, and still closes', async () => {
+  const { server, client, socket } = await loopbackPair({ pauseOnConnect: true });
+  try {
     const buffer = Buffer.alloc(1024);
     let received = '';
     const reads = readIntoSharedBuffer(socket, buffer, (length) => {
@@ -52,15 +63,8 @@ test('an accepted socket reads into a shared buffer, stops and restarts, and sti
 });
 
 test('writes go straight to the handle, in order, also when the kernel cannot take them at once', async () => {
-  const accepted: Socket[] = [];
-  const server = createServer((socket) => accepted.push(socket));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  const client = connect({ host: '127.0.0.1', port });
+  const { server, client, socket } = await loopbackPair({});
   try {
-    await waitFor(() => accepted.length === 1, { timeoutMs: 3000, what: 'the connection' });
-    const socket = accepted[0] as Socket;
     const writer = writeDirectly(socket);
     assert.ok(writer, 'this Node version lets us write to the handle');
     // The client does not read yet: the kernel's buffers fill and libuv queues the rest.
