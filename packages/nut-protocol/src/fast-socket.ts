@@ -8,6 +8,8 @@ export interface ReadSwitch {
 
 interface InternalHandle {
   reading?: boolean;
+  /** Called by the handle's C++ side after every read, with the byte count in streamBaseState. */
+  onread?: (arrayBuffer: unknown) => unknown;
   readStart?: () => number;
   readStop?: () => number;
   useUserBuffer?: (buffer: Uint8Array) => void;
@@ -26,8 +28,11 @@ type InternalSocket = Socket & { _handle?: InternalHandle | null } & Record<symb
  * relies on Node internals (the socket's handle and its kBuffer/kBufferCb fields): when they are not
  * there it changes nothing and returns undefined, and the caller reads 'data' events instead.
  *
- * `buffer` may be shared by many sockets: `onRead` must use the bytes before it returns. End of
- * input and errors still reach the socket as usual ('end', 'error', 'close').
+ * Where it can, it also takes the handle's read callback for reads that brought data, so that a read
+ * skips Node's generic one (socket timeout refresh, symbol lookups); end of input and errors go on
+ * to Node's callback and reach the socket as usual ('end', 'error', 'close').
+ *
+ * `buffer` may be shared by many sockets: `onRead` must use the bytes before it returns.
  */
 export function readIntoSharedBuffer(
   socket: Socket,
@@ -57,6 +62,19 @@ export function readIntoSharedBuffer(
     onRead(length);
   };
   handle.useUserBuffer(buffer);
+  const nodeOnRead = handle.onread;
+  if (streamWrap && typeof nodeOnRead === 'function') {
+    const { streamBaseState, kReadBytesOrError } = streamWrap;
+    // No socket timeout is refreshed here: callers that use this keep their own idle clock.
+    handle.onread = function onread(this: unknown, arrayBuffer: unknown) {
+      const length = streamBaseState[kReadBytesOrError] ?? 0;
+      if (length > 0) {
+        if (!s.destroyed) onRead(length);
+        return undefined;
+      }
+      return nodeOnRead.call(this, arrayBuffer);
+    };
+  }
   return {
     stop() {
       const h = s._handle;
@@ -100,24 +118,28 @@ interface WritableHandle {
 
 interface StreamWrapBinding {
   WriteWrap?: new () => WriteReq;
-  /** Results of the last stream operation; `[kLastWriteWasAsync]` is 1 when a write was queued. */
+  /**
+   * Results of the last stream operation: `[kLastWriteWasAsync]` is 1 when a write was queued,
+   * `[kReadBytesOrError]` what the last read brought (bytes, or a negative libuv error).
+   */
   streamBaseState?: Int32Array;
   kLastWriteWasAsync?: number;
+  kReadBytesOrError?: number;
 }
 
 /**
- * Node's WriteWrap (the request object a stream handle's write takes) and where a write reports
- * that it was queued; undefined where not reachable.
+ * Node's WriteWrap (the request object a stream handle's write takes), and where writes and reads
+ * report their results; undefined where not reachable.
  */
 const streamWrap = (() => {
   try {
     const binding = (process as unknown as { binding(name: string): StreamWrapBinding }).binding(
       'stream_wrap',
     );
-    const { WriteWrap, streamBaseState, kLastWriteWasAsync } = binding;
+    const { WriteWrap, streamBaseState, kLastWriteWasAsync, kReadBytesOrError } = binding;
     if (typeof WriteWrap !== 'function' || !(streamBaseState instanceof Int32Array)) return undefined;
-    if (typeof kLastWriteWasAsync !== 'number') return undefined;
-    return { WriteWrap, streamBaseState, kLastWriteWasAsync };
+    if (typeof kLastWriteWasAsync !== 'number' || typeof kReadBytesOrError !== 'number') return undefined;
+    return { WriteWrap, streamBaseState, kLastWriteWasAsync, kReadBytesOrError };
   } catch {
     return undefined;
   }

@@ -34,6 +34,8 @@ test('an accepted socket reads into a shared buffer, stops and restarts, and sti
       received += buffer.toString('latin1', 0, length);
     });
     assert.ok(reads, 'this Node version supports reading into a caller buffer');
+    const handle = (socket as unknown as { _handle: { onread: { name: string } } })._handle;
+    assert.notEqual(handle.onread.name, 'onStreamRead', "reads with data skip Node's read callback");
     assert.equal(
       readIntoSharedBuffer(socket, buffer, () => {}),
       undefined,
@@ -53,8 +55,11 @@ test('an accepted socket reads into a shared buffer, stops and restarts, and sti
     await waitFor(() => received === 'hello\nlater\n', { timeoutMs: 3000, what: 'the read after start()' });
     assert.equal(dataEvents, 0);
 
+    // End of input still goes through Node's callback to the socket.
+    const ended = once(socket, 'end');
     const closed = once(socket, 'close');
     client.end();
+    await ended;
     await closed;
   } finally {
     client.destroy();
