@@ -1,20 +1,20 @@
 // NutServer vs real upsd 2.8.0 serving the same UPS, in the same run: requests/s and latency of
 // GET VAR and LIST VAR at 1, 100 and 1000 concurrent clients (closed loop: each client sends its
 // next request when the previous answer is complete). Both servers run in processes of their own;
-// the load comes from this process.
-import { spawn } from 'node:child_process';
+// the load comes from loadgen.c, compiled here, which costs far less CPU per request than either.
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findTool, NUT_LAB_TOOLS, NutLab, sleep, tempDir } from '../../../tests/harness/index.ts';
+import { findTool, NUT_LAB_TOOLS, NutLab, tempDir } from '../../../tests/harness/index.ts';
 import { NutClient } from '../src/index.ts';
 import { markdownTable } from './table.ts';
 
 const CLIENTS = (process.env.NUT_BENCH_CLIENTS ?? '1,100,1000').split(',').map(Number);
 const WARMUP_MS = 500;
-const MEASURE_MS = Number(process.env.NUT_BENCH_MS ?? 3000);
+const MEASURE_MS = Number(process.env.NUT_BENCH_MS ?? 2000);
+const ROUNDS = Number(process.env.NUT_BENCH_ROUNDS ?? 4);
 
 const REQUESTS = {
   'GET VAR': { line: 'GET VAR ups ups.status\n', end: '\n' },
@@ -22,125 +22,103 @@ const REQUESTS = {
 } as const;
 type RequestName = keyof typeof REQUESTS;
 
-/** One closed-loop client on a raw socket (no client library in the measurement). */
-class LoadClient {
-  private buffer = '';
-  private started = 0;
-  latencies: number[] = [];
-  recording = false;
-  running = true;
-
-  private constructor(
-    private readonly socket: Socket,
-    private readonly request: { line: string; end: string },
-  ) {
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => this.onData(d));
-    socket.on('error', () => {
-      this.running = false;
-    });
-  }
-
-  static open(port: number, request: { line: string; end: string }): Promise<LoadClient> {
-    return new Promise((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port }, () => resolve(new LoadClient(socket, request)));
-      socket.setNoDelay(true);
-      socket.once('error', reject);
-    });
-  }
-
-  start(): void {
-    this.send();
-  }
-
-  private send(): void {
-    this.started = performance.now();
-    this.socket.write(this.request.line);
-  }
-
-  private onData(data: string): void {
-    this.buffer += data;
-    if (!this.buffer.endsWith(this.request.end)) return;
-    if (this.buffer.startsWith('ERR')) throw new Error(`server answered ${this.buffer}`);
-    this.buffer = '';
-    if (this.recording) this.latencies.push(performance.now() - this.started);
-    if (this.running) this.send();
-  }
-
-  close(): void {
-    this.running = false;
-    this.socket.destroy();
-  }
-}
-
-/** CPU time (user + system) a process has used, in ms; Linux accounts it in 10 ms clock ticks. */
-function cpuMs(pid: number): number {
-  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
 const percentile = (sorted: number[], p: number) =>
   sorted.length ? (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0) : 0;
 
-async function measureOnce(server: { port: number; pid: number }, name: RequestName, clients: number) {
-  const { port } = server;
-  const load: LoadClient[] = [];
-  // upsd listens with a backlog of 16: connect in small batches so no SYN is dropped.
-  for (let i = 0; i < clients; i += 16) {
-    const batch = Math.min(16, clients - i);
-    load.push(
-      ...(await Promise.all(Array.from({ length: batch }, () => LoadClient.open(port, REQUESTS[name])))),
-    );
-  }
-  for (const c of load) c.start();
-  await sleep(WARMUP_MS);
-  for (const c of load) c.recording = true;
-  const t0 = performance.now();
-  const cpu0 = cpuMs(server.pid);
-  await sleep(MEASURE_MS);
-  const cpu = cpuMs(server.pid) - cpu0;
-  const elapsed = performance.now() - t0;
-  for (const c of load) c.recording = false;
-  const latencies = load.flatMap((c) => c.latencies);
-  for (const c of load) c.close();
-  await sleep(200);
-  return { latencies, elapsed, cpu };
+interface Round {
+  latencies: number[];
+  elapsed: number;
+  serverCpu: number;
+  generatorCpu: number;
+}
+
+/** Runs the load generator once against one server. */
+function measureOnce(
+  loadgen: string,
+  server: { port: number; pid: number },
+  name: RequestName,
+  clients: number,
+): Round {
+  const latencyFile = `${loadgen}.latencies`;
+  const { line, end } = REQUESTS[name];
+  const escapeNewlines = (text: string) => text.replaceAll('\n', '\\n');
+  const args = [
+    server.port,
+    server.pid,
+    clients,
+    escapeNewlines(line),
+    escapeNewlines(end),
+    WARMUP_MS,
+    MEASURE_MS,
+    latencyFile,
+  ];
+  const run = spawnSync(loadgen, args.map(String), { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`loadgen failed (${run.status}): ${run.stderr}`);
+  const result = JSON.parse(run.stdout) as { elapsedMs: number; serverCpuMs: number; generatorCpuMs: number };
+  const bytes = readFileSync(latencyFile);
+  const latencies = Array.from(new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8));
+  return {
+    latencies,
+    elapsed: result.elapsedMs,
+    serverCpu: result.serverCpuMs,
+    generatorCpu: result.generatorCpuMs,
+  };
 }
 
 /**
- * Measures both servers for one cell in two rounds, alternating which goes first (the machine is
- * shared and its load drifts), pooling the samples of both rounds.
+ * Measures both servers for one cell in ROUNDS rounds, alternating which goes first (the machine is
+ * shared and its speed drifts by tens of percent within a minute), pooling the samples of all rounds.
  */
-async function measure(
+function measure(
+  loadgen: string,
   servers: Record<'upsd' | 'ours', { port: number; pid: number }>,
   name: RequestName,
   clients: number,
 ) {
-  const pooled = {
-    upsd: { latencies: [] as number[], elapsed: 0, cpu: 0 },
-    ours: { latencies: [] as number[], elapsed: 0, cpu: 0 },
-  };
-  for (const order of [['upsd', 'ours'] as const, ['ours', 'upsd'] as const]) {
-    for (const target of order) {
-      const r = await measureOnce(servers[target], name, clients);
-      pooled[target].latencies = pooled[target].latencies.concat(r.latencies);
-      pooled[target].elapsed += r.elapsed;
-      pooled[target].cpu += r.cpu;
+  const empty = (): Round => ({ latencies: [], elapsed: 0, serverCpu: 0, generatorCpu: 0 });
+  const pooled = { upsd: empty(), ours: empty() };
+  const rps = (r: Round) => r.latencies.length / (r.elapsed / 1000);
+  /** Per round, ours / upsd: how far the machine's drift moves one comparison. */
+  const roundRatios: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const thisRound = { upsd: empty(), ours: empty() };
+    for (const target of round % 2 === 0 ? (['upsd', 'ours'] as const) : (['ours', 'upsd'] as const)) {
+      const r = measureOnce(loadgen, servers[target], name, clients);
+      thisRound[target] = r;
+      const p = pooled[target];
+      p.latencies = p.latencies.concat(r.latencies);
+      p.elapsed += r.elapsed;
+      p.serverCpu += r.serverCpu;
+      p.generatorCpu += r.generatorCpu;
     }
+    roundRatios.push(rps(thisRound.ours) / rps(thisRound.upsd));
   }
-  const summary = ({ latencies, elapsed, cpu }: { latencies: number[]; elapsed: number; cpu: number }) => {
+  const summary = ({ latencies, elapsed, serverCpu, generatorCpu }: Round) => {
     const sorted = latencies.sort((a, b) => a - b);
+    const answers = Math.max(1, sorted.length);
     return {
       rps: sorted.length / (elapsed / 1000),
-      /** The server process's CPU time per answered request, µs. */
-      cpuPerRequest: (cpu * 1000) / Math.max(1, sorted.length),
+      /** CPU time per answered request, µs. */
+      serverCpuPerRequest: (serverCpu * 1000) / answers,
+      generatorCpuPerRequest: (generatorCpu * 1000) / answers,
       p50: percentile(sorted, 50),
       p99: percentile(sorted, 99),
     };
   };
-  return { upsd: summary(pooled.upsd), ours: summary(pooled.ours) };
+  return { upsd: summary(pooled.upsd), ours: summary(pooled.ours), roundRatios };
+}
+
+/** Compiles the C load generator into `dir`. */
+function buildLoadgen(dir: string): string {
+  const cc = findTool('cc');
+  if (!cc) throw new Error('needs a C compiler (cc) to build the load generator');
+  const binary = join(dir, 'loadgen');
+  const source = fileURLToPath(new URL('./loadgen.c', import.meta.url));
+  const build = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-o', binary, source], {
+    encoding: 'utf8',
+  });
+  if (build.status !== 0) throw new Error(`compiling loadgen.c failed: ${build.stderr}`);
+  return binary;
 }
 
 async function main() {
@@ -165,11 +143,13 @@ async function main() {
       child.proc?.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
     });
 
+    const loadgen = buildLoadgen(dir.path);
     const rows: string[][] = [];
     const names = (process.env.NUT_BENCH_REQUESTS?.split(',') ?? Object.keys(REQUESTS)) as RequestName[];
     for (const name of names) {
       for (const clients of CLIENTS) {
-        const { upsd, ours } = await measure(
+        const { upsd, ours, roundRatios } = measure(
+          loadgen,
           {
             upsd: { port: lab.port, pid: lab.upsdPid! },
             ours: { port: ourPort, pid: child.proc.pid! },
@@ -184,7 +164,9 @@ async function main() {
           f(ours.p50),
           f(ours.p99),
           `${(ours.rps / upsd.rps).toFixed(2)}×`,
-          `${upsd.cpuPerRequest.toFixed(1)} / ${ours.cpuPerRequest.toFixed(1)}`,
+          `${Math.min(...roundRatios).toFixed(2)}–${Math.max(...roundRatios).toFixed(2)}×`,
+          `${upsd.serverCpuPerRequest.toFixed(1)} / ${ours.serverCpuPerRequest.toFixed(1)}`,
+          `${upsd.generatorCpuPerRequest.toFixed(1)} / ${ours.generatorCpuPerRequest.toFixed(1)}`,
         );
         rows.push(row);
         process.stderr.write(`${row.join(' | ')}\n`);
@@ -195,7 +177,8 @@ async function main() {
       [
         '## NUT server: NutServer vs upsd 2.8.0',
         '',
-        'Command: `pnpm bench nut-server` (`NUT_BENCH_MS` sets the measured window per cell, default 3000).',
+        'Command: `pnpm bench nut-server` (`NUT_BENCH_MS` sets the measured window per round, default 2000;',
+        '`NUT_BENCH_ROUNDS` the rounds per cell, default 4). Needs nut-server, nut-client and a C compiler.',
         '',
         `Machine: ${cpu.length} × ${cpu[0]?.model ?? 'CPU'}, Node ${process.version}, load average at start ` +
           `${loadavg()
@@ -203,13 +186,16 @@ async function main() {
             .join(' ')} (shared with other work: figures are noisy).`,
         '',
         'Both servers serve the same UPS (the harness BX1600MI dummy, 32 variables) on loopback, each in',
-        'its own process; closed-loop raw-socket clients in one process; ' +
-          `two rounds per cell in alternating order, each ${WARMUP_MS} ms warm-up then ${MEASURE_MS} ms measured; ` +
-          'latency in ms over both rounds. upsd writes each line of a list with its own write() and',
+        'its own process. The load comes from `bench/loadgen.c`: closed-loop clients on one epoll loop, in',
+        'C so that it needs less CPU per request than the servers (a Node load generator used a whole',
+        'core and was the bottleneck for both). ' +
+          `${ROUNDS} rounds per cell, the order alternating, each ${WARMUP_MS} ms warm-up then ${MEASURE_MS} ms measured;`,
+        'throughput and latency (ms) pooled over the rounds; the per-round ratios show how much the',
+        "machine's drift moves one comparison. upsd writes each line of a list with its own write() and",
         "without TCP_NODELAY, so its list answers wait for the client's delayed ACK (about 40 ms, Nagle).",
-        "Server CPU: the server process's user + system time over the measured windows (from /proc, in",
-        '10 ms ticks) per answered request. On a machine with two cores the load-generating process',
-        'needs one of them, so throughput is bounded by it as much as by the server.',
+        'CPU: user + system time over the measured windows per answered request, for the server process',
+        '(from /proc, in 10 ms ticks) and for the load generator. Where the server CPU times the',
+        "throughput is close to one second per second, the server's core is the bottleneck.",
         '',
         ...markdownTable(
           [
@@ -220,8 +206,14 @@ async function main() {
             'upsd p99',
             'NutServer req/s',
             'NutServer p50',
-          ].concat('NutServer p99', 'throughput ratio', 'server CPU µs/request, upsd / ours'),
-          ['left', ...Array<'right'>(9).fill('right')],
+          ].concat(
+            'NutServer p99',
+            'throughput ratio',
+            'ratio per round',
+            'server CPU µs/request, upsd / ours',
+            'load generator CPU µs/request, upsd / ours',
+          ),
+          ['left', ...Array<'right'>(11).fill('right')],
           rows,
         ),
         '',
