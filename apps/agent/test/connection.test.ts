@@ -134,6 +134,9 @@ describe('agent connection against a misbehaving controller', () => {
     });
     server.on('upgrade', (_req, socket) => {
       attempts++;
+      // The HTTP server no longer watches an upgraded socket: the agent resetting it after reading
+      // the refusal must not become an uncaught ECONNRESET here.
+      socket.on('error', () => {});
       socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n');
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
