@@ -81,26 +81,27 @@ function measure(
   /** Per round, ours / upsd: how far the machine's drift moves one comparison. */
   const roundRatios: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    const thisRound = { upsd: empty(), ours: empty() };
-    for (const target of round % 2 === 0 ? (['upsd', 'ours'] as const) : (['ours', 'upsd'] as const)) {
+    const order = round % 2 === 0 ? (['upsd', 'ours'] as const) : (['ours', 'upsd'] as const);
+    const results = {} as Record<'upsd' | 'ours', Round>;
+    for (const target of order) {
       const r = measureOnce(loadgen, servers[target], name, clients);
-      thisRound[target] = r;
+      results[target] = r;
       const p = pooled[target];
       p.latencies = p.latencies.concat(r.latencies);
       p.elapsed += r.elapsed;
       p.serverCpu += r.serverCpu;
       p.generatorCpu += r.generatorCpu;
     }
-    roundRatios.push(rps(thisRound.ours) / rps(thisRound.upsd));
+    roundRatios.push(rps(results.ours) / rps(results.upsd));
   }
-  const summary = ({ latencies, elapsed, serverCpu, generatorCpu }: Round) => {
-    const sorted = latencies.sort((a, b) => a - b);
+  const summary = (r: Round) => {
+    const sorted = r.latencies.sort((a, b) => a - b);
     const answers = Math.max(1, sorted.length);
     return {
-      rps: sorted.length / (elapsed / 1000),
+      rps: rps(r),
       /** CPU time per answered request, µs. */
-      serverCpuPerRequest: (serverCpu * 1000) / answers,
-      generatorCpuPerRequest: (generatorCpu * 1000) / answers,
+      serverCpuPerRequest: (r.serverCpu * 1000) / answers,
+      generatorCpuPerRequest: (r.generatorCpu * 1000) / answers,
       p50: percentile(sorted, 50),
       p99: percentile(sorted, 99),
     };
