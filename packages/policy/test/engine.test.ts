@@ -8,6 +8,7 @@ import {
   type HostRun,
   initialState,
   nextWakeAt,
+  prepare,
   step,
 } from '../src/index.ts';
 import { Driver, plan, reading } from './driver.ts';
@@ -860,6 +861,14 @@ describe('restore', () => {
 });
 
 describe('persistence', () => {
+  /** On battery for 30 s, then mains back until every host is restored. */
+  const outageAndRestore = (d: Driver) =>
+    d
+      .set('ups', OB)
+      .until(30_000)
+      .set('ups', OL)
+      .until(20_000 + 60_000 * 5);
+
   test('copying a host run keeps every field (a new field of HostRun fails to compile here until it is listed)', () => {
     const run: Required<HostRun> = {
       phase: 'waking',
@@ -888,20 +897,33 @@ describe('persistence', () => {
   });
 
   test('a restart (JSON round trip) at every step of an outage changes nothing', () => {
-    const script = (d: Driver) =>
-      d
-        .set('ups', OB)
-        .until(30_000)
-        .set('ups', OL)
-        .until(20_000 + 60_000 * 5);
-    const straight = script(new Driver(lab, { bootMs: 20_000 }));
+    const straight = outageAndRestore(new Driver(lab, { bootMs: 20_000 }));
     const restarting = new Driver(lab, { bootMs: 20_000 });
     const send = restarting.send.bind(restarting);
     restarting.send = (event) => send(event).restart();
-    script(restarting);
+    outageAndRestore(restarting);
     assert.deepEqual(restarting.log, straight.log);
     assert.deepEqual(restarting.state, JSON.parse(JSON.stringify(straight.state)));
     assert.equal(straight.actions('outage-ended')[0]?.[1].outcome, 'restored');
+  });
+
+  test('prepare changes nothing: its rehearsal leaves the state as it was, and outages run the same after it', () => {
+    const secondOutage = (d: Driver) => d.set('ups', OB).until(20_000 + 60_000 * 12);
+    const plain = secondOutage(outageAndRestore(new Driver(lab, { bootMs: 20_000 })));
+    const prepared = new Driver(lab, { bootMs: 20_000 });
+    const prepareUnchanged = () => {
+      assert.equal(prepared.state.outage, undefined);
+      const before = JSON.stringify(prepared.state);
+      prepare(prepared.state);
+      assert.equal(JSON.stringify(prepared.state), before);
+    };
+    prepareUnchanged();
+    outageAndRestore(prepared);
+    prepareUnchanged();
+    secondOutage(prepared);
+    assert.deepEqual(prepared.log, plain.log);
+    assert.equal(plain.actions('outage-ended').length, 1);
+    assert.ok(plain.actions('shutdown-host').length > 3);
   });
 
   test('nextWakeAt always lies after the last step, and a tick there is never a no-op forever', () => {
