@@ -231,28 +231,37 @@ describe('web UI in Chromium', needs('chromium'), () => {
       .first()
       .waitFor();
     // Dry-run agents can finish a drill within a frame or two, so growth is not asserted; what is
-    // asserted is that every count the page showed was on the way to the final timeline.
-    // The test's tsconfig has no DOM types, so the page-side code is a string.
+    // asserted is that every count the page showed for this drill was on the way to its final
+    // timeline. The board shows the last drill until the new one replaces it, so counts are kept
+    // per drill id. The test's tsconfig has no DOM types, so the page-side code is a string.
     await page.evaluate(`{
-      const seen = (window.segmentCounts = []);
+      const seen = (window.segmentCounts = {});
       new MutationObserver(() => {
-        const count = document.querySelectorAll('[data-testid="drill"] .swimlanes rect.seg').length;
-        if (seen.at(-1) !== count) seen.push(count);
-      }).observe(document.body, { childList: true, subtree: true });
+        const drill = document.querySelector('[data-testid="drill"]');
+        const id = drill?.querySelector('h2')?.textContent?.match(/^Drill (\\S+):/)?.[1];
+        if (!id) return;
+        const count = drill.querySelectorAll('.swimlanes rect.seg').length;
+        const counts = (seen[id] ??= []);
+        if (counts.at(-1) !== count) counts.push(count);
+      }).observe(document.body, { childList: true, subtree: true, characterData: true });
     }`);
+    const started = page.waitForResponse(
+      (r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/api/v1/drills',
+    );
     await page.getByRole('button', { name: 'Start a drill' }).click();
-    await page.getByTestId('drill').waitFor();
-    await page
+    const { id } = (await (await started).json()) as { id: string };
+    const drill = page.getByTestId('drill').filter({ hasText: `Drill ${id}:` });
+    await drill
       .getByTestId('drill-status')
       .filter({ hasText: /completed|failed|timed-out|aborted/ })
       .waitFor({ timeout: 120_000 });
-    assert.equal(await page.getByTestId('drill-status').textContent(), 'completed');
+    assert.equal(await drill.getByTestId('drill-status').textContent(), 'completed');
     for (const host of ['app', 'hypervisor', 'nas'])
-      await page.getByTestId(`drill-host-${host}`).filter({ hasText: 'acknowledged' }).waitFor();
-    const last = await page.getByTestId('drill').locator('.swimlanes rect.seg').count();
-    const counts = await page.evaluate<number[]>('window.segmentCounts');
+      await drill.getByTestId(`drill-host-${host}`).filter({ hasText: 'acknowledged' }).waitFor();
+    const last = await drill.locator('.swimlanes rect.seg').count();
+    const counts = await page.evaluate<number[]>(`window.segmentCounts[${JSON.stringify(id)}] ?? []`);
     assert.ok(last >= 3, `one segment per host at least (${last})`);
-    assert.equal(counts.at(-1), last);
+    assert.equal(counts.at(-1), last, `the page's last count of drill ${id} (${counts.join(' → ')})`);
     assert.deepEqual(
       counts,
       [...counts].sort((a, b) => a - b),

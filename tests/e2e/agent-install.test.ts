@@ -24,6 +24,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import {
   freePort,
+  isolatedEnv,
   needs,
   requireTool,
   type Spawned,
@@ -88,13 +89,7 @@ describe(
     let port: number;
     let oneLiner: string;
     let agentUid: number;
-    const childEnv: NodeJS.ProcessEnv = {
-      ...process.env,
-      BLACKSTART_ADMIN_PASSWORD: ADMIN_PASSWORD,
-      LOG_LEVEL: 'warn',
-    };
-    delete childEnv.DATABASE_URL;
-    delete childEnv.REDIS_URL;
+    const childEnv = isolatedEnv({ BLACKSTART_ADMIN_PASSWORD: ADMIN_PASSWORD, LOG_LEVEL: 'warn' });
 
     before(async () => {
       // The artifact, built exactly as a release is, with this machine's Node.js as its runtime.

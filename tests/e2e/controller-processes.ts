@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { freePort, type Spawned, spawnTracked, waitFor } from '../harness/index.ts';
+import { freePort, isolatedEnv, type Spawned, spawnTracked, waitFor } from '../harness/index.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const blackstart = join(root, 'apps/controller/bin/blackstart.mjs');
@@ -78,12 +78,11 @@ export class ControllerProcess {
       [blackstart, 'serve', '--config', this.configFile],
       {
         cwd: this.dir,
-        env: {
-          ...process.env,
+        env: isolatedEnv({
           LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'info',
           BLACKSTART_ADMIN_PASSWORD: ADMIN_PASSWORD,
           ...this.env,
-        },
+        }),
         logFile: this.logFile,
       },
     );

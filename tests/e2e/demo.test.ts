@@ -4,6 +4,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
+import { isolatedEnv } from '../harness/index.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 
@@ -16,7 +17,7 @@ function run(
     const child = spawn(command, args, {
       cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, LOG_LEVEL: 'error' },
+      env: isolatedEnv({ LOG_LEVEL: 'error' }),
     });
     let stdout = '';
     let stderr = '';

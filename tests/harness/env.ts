@@ -97,3 +97,15 @@ export async function waitFor<T>(
     await sleep(intervalMs);
   }
 }
+
+/**
+ * The environment for a controller (or demo) process a test starts: the runner's own, without
+ * DATABASE_URL and REDIS_URL. Those name the servers the harness makes private databases and key
+ * prefixes on; a controller inheriting them would share one database and one job queue with every
+ * other test's controller, and with earlier runs'. A test that wants PostgreSQL or Redis passes its
+ * own `createTestDatabase()` / `createTestRedis()` URLs; the rest run on the embedded defaults.
+ */
+export function isolatedEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const { DATABASE_URL: _database, REDIS_URL: _redis, ...env } = process.env;
+  return { ...env, ...extra };
+}

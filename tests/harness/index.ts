@@ -1,5 +1,15 @@
 export { type DatabaseTarget, type DatabaseTargetFactory, databaseTargets } from './databases.ts';
-export { findTool, freePort, isCI, needs, requireTool, sleep, tempDir, waitFor } from './env.ts';
+export {
+  findTool,
+  freePort,
+  isCI,
+  isolatedEnv,
+  needs,
+  requireTool,
+  sleep,
+  tempDir,
+  waitFor,
+} from './env.ts';
 export { type LabHost, NET_LAB_TOOLS, NetLab } from './netns.ts';
 export {
   BX1600MI_DEV,
