@@ -4,6 +4,14 @@ import type { UpsReading } from './reading.ts';
 /** Learned shutdown durations, seconds, per host id, oldest first. */
 export type DurationHistory = Readonly<Record<string, readonly number[]>>;
 
+/**
+ * `record[key]` if the record itself has it. Records in the state are keyed by host and UPS ids,
+ * and `constructor` is a valid id: a plain lookup would find Object.prototype's.
+ */
+export function ownEntry<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
 /** How many past runs per host the engine remembers. */
 export const HISTORY_LENGTH = 20;
 
@@ -18,7 +26,7 @@ export function p95(values: readonly number[]): number | undefined {
 export function expectedDuration(c: CompiledPlan, history: DurationHistory, host: number): number {
   const h = c.plan.hosts[host]!;
   if (h.shutdown.expectedDuration !== undefined) return h.shutdown.expectedDuration;
-  const past = history[h.id];
+  const past = ownEntry(history, h.id);
   return (past !== undefined ? p95(past) : undefined) ?? h.shutdown.timeout;
 }
 

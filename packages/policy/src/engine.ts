@@ -4,6 +4,7 @@ import {
   type DurationHistory,
   estimateRuntime,
   HISTORY_LENGTH,
+  ownEntry,
 } from './budget.ts';
 import { type CompiledPlan, compilePlan } from './compile.ts';
 import type { HealthCheck, HostKind, Plan, Trigger, WakeMethod } from './plan.ts';
@@ -260,7 +261,7 @@ export interface StepResult {
 export function initialState(plan: Plan, options: { history?: DurationHistory } = {}): EngineState {
   const history: Record<string, number[]> = {};
   for (const h of plan.hosts) {
-    const past = options.history?.[h.id];
+    const past = options.history && ownEntry(options.history, h.id);
     if (past && past.length > 0) history[h.id] = past.slice(-HISTORY_LENGTH);
   }
   return { plan, clock: 0, sources: Object.fromEntries(plan.ups.map((u) => [u.id, {}])), history };
@@ -452,7 +453,7 @@ class Step {
   }
 
   private onReading(id: string, reading: UpsReading): void {
-    const prev = this.sources[id];
+    const prev = ownEntry(this.sources, id);
     if (!prev || !Array.isArray(reading?.status)) return;
     const power = powerOf(reading);
     const fsd = reading.status.includes('FSD');
@@ -477,7 +478,7 @@ class Step {
   }
 
   private onSourceLost(id: string, reason: string): void {
-    const prev = this.sources[id];
+    const prev = ownEntry(this.sources, id);
     if (!prev || prev.lostSince !== undefined) return;
     const { onLineSince: _unknownNow, ...rest } = prev;
     this.sources = { ...this.sources, [id]: { ...rest, lostSince: this.now, lostReason: reason } };
@@ -590,7 +591,7 @@ class Step {
       this.start(troubled, undefined);
     } else if (o.phase === 'shutdown') {
       for (const id of troubled) {
-        if (o.sources[id]) continue;
+        if (ownEntry(o.sources, id)) continue;
         o.sources = { ...o.sources, [id]: { since: this.sourceSince(id) } };
         o.evaluate = true;
         this.emit({ type: 'source-joined', outage: o.id, source: id });
@@ -731,7 +732,7 @@ class Step {
       history ??= copyRecord(this.history);
       const id = this.c.hostIds[h]!;
       const took = (run.downAt - run.commandedAt) / 1000;
-      const past = history[id];
+      const past = ownEntry(history, id);
       history[id] =
         past === undefined
           ? [took]
@@ -879,7 +880,7 @@ class Step {
     const estimates: Array<{ source: string; runtime: number }> = [];
     for (const u of klass.supplies) {
       const id = c.upsIds[u]!;
-      const os = o.sources[id];
+      const os = ownEntry(o.sources, id);
       const s = this.sources[id]!;
       if (s.reading?.status.includes('FSD')) {
         lost++;
@@ -1017,7 +1018,7 @@ class Step {
     const o = this.o!;
     let healthy = 0;
     for (const u of this.c.supplies[h]!)
-      if (!o.sources[this.c.upsIds[u]!] || this.online(this.c.upsIds[u]!)) healthy++;
+      if (!ownEntry(o.sources, this.c.upsIds[u]!) || this.online(this.c.upsIds[u]!)) healthy++;
     return healthy < this.c.minSupplies[h]!;
   }
 
@@ -1156,7 +1157,12 @@ class Step {
     const c = this.c;
     this.plan.ups.forEach((ups, u) => {
       const run = o.ups[u]!;
-      if (!ups.powerOff.enabled || run.powerOffAt !== undefined || !o.sources[ups.id] || run.unsettled > 0)
+      if (
+        !ups.powerOff.enabled ||
+        run.powerOffAt !== undefined ||
+        !ownEntry(o.sources, ups.id) ||
+        run.unsettled > 0
+      )
         return;
       if (c.feedsController[u]) {
         if (o.hosts.get(c.controller).phase === 'idle') {
@@ -1588,7 +1594,10 @@ export function nextWakeAt(state: EngineState): number | undefined {
   };
   const outage = state.outage;
   for (const [id, source] of Object.entries(state.sources)) {
-    if (source.onBatterySince !== undefined && !(outage?.phase === 'shutdown' && outage.sources[id]))
+    if (
+      source.onBatterySince !== undefined &&
+      !(outage?.phase === 'shutdown' && ownEntry(outage.sources, id))
+    )
       consider(source.onBatterySince + s.debounce * 1000);
   }
   if (outage) {

@@ -1,5 +1,5 @@
 import { type BatteryModel, fitBatteryModel, runtimeAt } from './battery.ts';
-import { budgetTable, type DurationHistory } from './budget.ts';
+import { budgetTable, type DurationHistory, ownEntry } from './budget.ts';
 import { compilePlan, triggersOf } from './compile.ts';
 import type { Plan } from './plan.ts';
 import type { PlanError } from './schema-errors.ts';
@@ -65,10 +65,14 @@ export function checkFeasibility(plan: Plan, options: FeasibilityOptions = {}): 
     const needed = start >= 0 ? table.tail[start]! : 0;
     const hosts = path.map((h) => c.hostIds[h]!);
 
-    const load = options.load?.[ups.id] ?? ups.battery?.load ?? ups.battery?.samples.at(-1)?.load;
-    const model = options.models?.[ups.id] ?? fitBatteryModel(ups.battery?.samples ?? []);
+    const load =
+      (options.load && ownEntry(options.load, ups.id)) ??
+      ups.battery?.load ??
+      ups.battery?.samples.at(-1)?.load;
+    const model =
+      (options.models && ownEntry(options.models, ups.id)) ?? fitBatteryModel(ups.battery?.samples ?? []);
     const runtime =
-      options.runtime?.[ups.id] ??
+      (options.runtime && ownEntry(options.runtime, ups.id)) ??
       (model && load !== undefined && load > 0 ? runtimeAt(model, load) : undefined);
 
     const chain = hosts.length > 0 ? ` (${hosts.join(' → ')})` : '';

@@ -2,6 +2,7 @@ import { Seconds } from '@blackstart/agent-protocol';
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
 import { type BatteryModel, fitBatteryModel, runtimeAt } from './battery.ts';
+import { ownEntry } from './budget.ts';
 import { compilePlan } from './compile.ts';
 import {
   type EngineAction,
@@ -129,7 +130,7 @@ export function validateScenario(input: unknown, plan: Plan): ScenarioValidation
   for (const id of Object.keys(scenario.hosts))
     if (!hostIds.has(id)) errors.push({ path: `/hosts/${id}`, message: `unknown host '${id}'` });
   for (const ups of plan.ups) {
-    const s = scenario.ups[ups.id];
+    const s = ownEntry(scenario.ups, ups.id);
     if (s?.readings) continue;
     const samples = [...(ups.battery?.samples ?? []), ...(s?.samples ?? [])];
     if (!fitBatteryModel(samples))
@@ -383,7 +384,7 @@ class Simulation {
     this.state = initialState(plan, history ? { history } : {});
     const anyHostLoad = Object.values(scenario.hosts).some((h) => h.load !== undefined);
     this.hosts = plan.hosts.map((h): HostWorld => {
-      const s = scenario.hosts[h.id];
+      const s = ownEntry(scenario.hosts, h.id);
       const method = h.wake?.method ?? 'power-on';
       return {
         condition: 'running',
@@ -399,7 +400,7 @@ class Simulation {
       };
     });
     this.ups = plan.ups.map((u, i): UpsWorld => {
-      const cfg = scenario.ups[u.id] ?? (Value.Default(UpsScenarioSchema, {}) as UpsScenario);
+      const cfg = ownEntry(scenario.ups, u.id) ?? (Value.Default(UpsScenarioSchema, {}) as UpsScenario);
       const samples = [...(u.battery?.samples ?? []), ...cfg.samples];
       for (const r of cfg.readings ?? [])
         if (r.load !== undefined && r.runtime !== undefined && r.load > 0 && r.runtime > 0)

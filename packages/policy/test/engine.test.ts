@@ -329,6 +329,49 @@ describe('triggers', () => {
     assert.deepEqual(ended.state.history, { app: [7], hypervisor: [7], nas: [7], ctl: [7] });
   });
 
+  test('a host and a UPS may be called `constructor`, like a property every object inherits', () => {
+    const p = plan({
+      ups: [
+        { id: 'constructor', powerOff: { delay: 30 } },
+        { id: 'other', powerOff: { delay: 30 } },
+      ],
+      hosts: [
+        // A budget trigger looks up the learned durations by host id: there are none yet.
+        {
+          id: 'constructor',
+          kind: 'agent',
+          supplies: ['constructor'],
+          shutdown: { triggers: [{ type: 'budget' }] },
+        },
+        {
+          id: 'web',
+          kind: 'agent',
+          supplies: ['other'],
+          shutdown: { triggers: [{ type: 'on-battery', after: 10 }] },
+        },
+      ],
+      settings: { debounce: 5 },
+      restore: { mainsStableFor: 60, minCharge: 50 },
+    });
+    const d = new Driver(p, { ackMs: 7000, bootMs: 1000 })
+      .set('constructor', OL)
+      .set('other', OB)
+      .until(60_000)
+      .set('other', OL)
+      .until(400_000);
+    assert.deepEqual(d.actions('outage-started')[0]?.[1].sources, ['other']);
+    assert.deepEqual(
+      d.hosts('shutdown-host').map(([, h]) => h),
+      ['web'],
+    );
+    assert.deepEqual(
+      d.actions('power-off-ups').map(([, a]) => a.source),
+      ['other'],
+    );
+    assert.equal(d.actions('outage-ended')[0]?.[1].outcome, 'restored');
+    assert.deepEqual(d.state.history, { web: [7] });
+  });
+
   test('budget estimates runtime from the depletion rate when the UPS reports none', () => {
     const p = plan({
       ups: [{ id: 'ups' }],
