@@ -1,8 +1,10 @@
 // One whole outage of a plan, driven step by step as the controller would: every UPS goes on
-// battery at t = 0, readings every 5 s (charge falling, then rising once mains is back after an
-// hour), acknowledgements after each host's expected duration, health 60 s after each wake-up.
+// battery at the start's clock (WALL_CLOCK at the earliest), readings every 5 s (charge falling,
+// then rising once mains is back after an hour), acknowledgements after each host's expected
+// duration, health 60 s after each wake-up.
 // Used by policy.bench.ts (which captures every step to replay it) and first-outage.ts.
 import { type EngineEvent, type EngineState, nextWakeAt, type Plan, type StepResult } from '../src/index.ts';
+import { WALL_CLOCK } from './server-room.ts';
 
 /** `run` takes each step (it must return `step(state, event, at)`); the last state is returned. */
 export function driveOutage(
@@ -26,7 +28,7 @@ export function driveOutage(
     }
     pending.sort((x, y) => x[0] - y[0]);
   };
-  const t0 = start.clock;
+  const t0 = Math.max(start.clock, WALL_CLOCK);
   let charge = 100;
   for (const u of plan.ups)
     drive(

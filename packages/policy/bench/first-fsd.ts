@@ -11,6 +11,6 @@ const fsd: EngineEvent = {
   reading: { status: ['OB', 'DISCHRG', 'FSD'], charge: 80 },
 };
 const started = performance.now();
-const result = step(state, fsd, 5000);
+const result = step(state, fsd, state.clock + 1000);
 const ms = performance.now() - started;
 console.log(JSON.stringify({ ms, actions: result.actions.length, prepareMs }));

@@ -3,7 +3,7 @@
 // `prepare`), a few on-mains readings stepped, and garbage collected fully three times (hours on
 // mains). Needs --expose-gc.
 import { type EngineState, initialState, type Plan, prepare, step, validatePlan } from '../src/index.ts';
-import { serverRoom } from './server-room.ts';
+import { serverRoom, WALL_CLOCK } from './server-room.ts';
 
 /** `prepareMs`: how long `prepare` took, the first time in this process (compile and rehearsal). */
 export function onMains(): { plan: Plan; state: EngineState; prepareMs: number } {
@@ -18,7 +18,7 @@ export function onMains(): { plan: Plan; state: EngineState; prepareMs: number }
       state = step(
         state,
         { type: 'reading', source: u.id, reading: { status: ['OL'], charge: 100 } },
-        t * 1000,
+        WALL_CLOCK + t * 1000,
       ).state;
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error('run with --expose-gc');

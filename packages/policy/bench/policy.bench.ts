@@ -16,7 +16,7 @@ import {
   validatePlan,
 } from '../src/index.ts';
 import { driveOutage } from './drive-outage.ts';
-import { HOSTS, serverRoom } from './server-room.ts';
+import { HOSTS, serverRoom, WALL_CLOCK } from './server-room.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
@@ -94,7 +94,11 @@ for (let k = 0; k < 5; k++) {
   let s = initialState(room);
   prepare(s);
   for (const u of room.ups)
-    s = step(s, { type: 'reading', source: u.id, reading: { status: ['OL'], charge: 100 } }, 0).state;
+    s = step(
+      s,
+      { type: 'reading', source: u.id, reading: { status: ['OL'], charge: 100 } },
+      WALL_CLOCK,
+    ).state;
   let last = s;
   gc();
   let slowest = 0;
@@ -105,7 +109,7 @@ for (let k = 0; k < 5; k++) {
       source: u.id,
       reading: { status: ['OB', 'DISCHRG', 'FSD'], charge: 80 },
     };
-    const [r, t] = time(() => step(before, event, 1000));
+    const [r, t] = time(() => step(before, event, WALL_CLOCK + 1000));
     last = r.state;
     if (t > slowest) {
       slowest = t;
@@ -129,7 +133,7 @@ const firstOutage = inFreshProcesses<{ ms: number; actions: number; event: strin
 // The warm replays include the scavenges their allocations cause.
 const fsdReplays: number[] = [];
 for (let k = 0; k < 30; k++)
-  fsdReplays.push(time(() => step(fsdSlowest!.before, fsdSlowest!.event, 1000))[1]);
+  fsdReplays.push(time(() => step(fsdSlowest!.before, fsdSlowest!.event, WALL_CLOCK + 1000))[1]);
 
 // Drive the outage step by step as the controller would (drive-outage.ts), keeping each step's input
 // so that it can be replayed: a step is pure, so replaying it from the same state times the same work.
@@ -236,7 +240,7 @@ rows.push(typicalRow('one step: a UPS reading', typical('reading')));
 rows.push(typicalRow('one step: an acknowledgement', typical('host-progress')));
 rows.push(typicalRow('one step: a timer (deadline, trigger, gate)', typical('tick')));
 rows.push(typicalRow('one step: a host healthy again', typical('host-healthy')));
-const outageMid = captured.find((c) => c.at >= 1200_000)!.before;
+const outageMid = captured.find((c) => c.at >= WALL_CLOCK + 1200_000)!.before;
 const [journal, stringifyTime] = time(() => JSON.stringify(outageMid));
 const [restored, parseTime] = time(() => JSON.parse(journal) as EngineState);
 const [, prepareTime] = time(() => prepare(restored));
@@ -267,7 +271,10 @@ time and charge triggers). The whole outage: mains fails at t = 0, hosts shut do
 order as their triggers fire, mains returns after an hour, hosts are woken in reverse order.
 Single steps are captured from that outage driven step by step (readings every 5 s,
 acknowledgements after each host's expected duration, health 60 s after each wake-up) and replayed
-from their captured state: a step is pure, so a replay repeats exactly the same work.
+from their captured state: a step is pure, so a replay repeats exactly the same work. Its times are
+wall-clock milliseconds from 2026-01-01, as the controller steps at \`Date.now()\`: V8 keeps such
+times as boxed doubles where times counted from 0 would be small integers, and its compiled code
+depends on which.
 
 Machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}. Measured while other
 engineers' builds and tests shared the machine: figures are noisy upwards.

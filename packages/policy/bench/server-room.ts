@@ -2,6 +2,13 @@
 
 export const HOSTS = 10_000;
 
+/**
+ * Where the bench's clock starts: 2026-01-01 in ms. The controller steps the engine at wall-clock
+ * time, and V8 stores such times differently from small ones (a boxed double, not a small integer),
+ * so a clock starting at 0 would time code the controller never runs.
+ */
+export const WALL_CLOCK = Date.UTC(2026, 0, 1);
+
 /** Deterministic PRNG (mulberry32): the same plan on every run. */
 function random(seed: number): () => number {
   let a = seed;

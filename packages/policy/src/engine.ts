@@ -282,17 +282,25 @@ export function initialState(plan: Plan, options: { history?: DurationHistory } 
 export function prepare(state: EngineState): void {
   budgetTable(compilePlan(state.plan), state.history);
   if (state.outage) return;
+  // At wall-clock time, as the controller steps, even on a state never stepped (clock 0): V8 keeps
+  // a number field as a small integer or as a boxed double, decided by the values it first holds.
+  // A rehearsal at clock 0 trained the code on small-integer times; the first real outage then
+  // changed every run's hidden class and threw that code away (its first FSD step 2–3× slower).
+  const at = Math.max(state.clock, REHEARSAL_CLOCK);
   for (const ups of state.plan.ups) {
     const reading = { status: ['OB', 'DISCHRG', 'FSD'] };
-    const fsd = step(state, { type: 'reading', source: ups.id, reading }, state.clock);
+    const fsd = step(state, { type: 'reading', source: ups.id, reading }, at);
     const acks: EngineEvent[] = [];
     for (const a of fsd.actions)
       if (a.type === 'shutdown-host')
         acks.push({ type: 'host-progress', host: a.host, commandId: a.commandId, step: 'powering-off' });
-    const acked = stepMany(fsd.state, acks, state.clock + 1000);
-    step(acked.state, { type: 'tick' }, state.clock + 2000);
+    const acked = stepMany(fsd.state, acks, at + 1000);
+    step(acked.state, { type: 'tick' }, at + 2000);
   }
 }
+
+/** 2020-01-01T00:00:00Z in ms: any time of a real step is later, and as large a number. */
+const REHEARSAL_CLOCK = 1_577_836_800_000;
 
 // ---- the step function --------------------------------------------------------------------
 
@@ -723,24 +731,43 @@ class Step {
     this.o = undefined;
   }
 
-  /** Remembers how long acknowledged shutdowns took, for the budget's expected durations. */
+  /**
+   * Remembers how long acknowledged shutdowns took, for the budget's expected durations. The new
+   * record is built in one pass, each key set once: copying a 10 000-key record and then replacing
+   * most of its entries took about twice as long (7–11 ms against 3–4 ms, measured on its own).
+   */
   private learn(o: Working): void {
-    let history: Record<string, number[]> | undefined;
+    const { hostIds } = this.c;
+    const old = this.history;
+    const history: Record<string, number[]> = {};
+    let learned = false;
+    let kept = 0;
     for (let h = 0; h < o.hosts.length; h++) {
       const run = o.hosts.get(h);
-      if (run.how !== 'acknowledged' || run.commandedAt === undefined || run.downAt === undefined) continue;
-      history ??= copyRecord(this.history);
-      const id = this.c.hostIds[h]!;
+      const id = hostIds[h]!;
+      const past = ownEntry(old, id);
+      if (run.how !== 'acknowledged' || run.commandedAt === undefined || run.downAt === undefined) {
+        if (past !== undefined) {
+          history[id] = past;
+          kept++;
+        }
+        continue;
+      }
       const took = (run.downAt - run.commandedAt) / 1000;
-      const past = ownEntry(history, id);
       history[id] =
         past === undefined
           ? [took]
           : past.length < HISTORY_LENGTH
-            ? [...past, took]
-            : [...past.slice(1 - HISTORY_LENGTH), took];
+            ? past.concat(took)
+            : past.slice(1 - HISTORY_LENGTH).concat(took);
+      if (past !== undefined) kept++;
+      learned = true;
     }
-    if (history) this.history = history;
+    if (!learned) return;
+    // Durations of hosts the plan no longer has stay, as they did before.
+    if (kept < Object.keys(old).length)
+      for (const id in old) if (!Object.hasOwn(history, id)) history[id] = old[id]!;
+    this.history = history;
   }
 
   // ---- shutdown ----
@@ -1529,12 +1556,6 @@ function timerKey(kind: string, lengthMs: number): string {
 }
 
 /** A shallow copy; with thousands of keys, twice as fast as a spread on Node 20's V8. */
-function copyRecord<T>(record: Readonly<Record<string, T>>): Record<string, T> {
-  const copy: Record<string, T> = {};
-  for (const key in record) copy[key] = record[key]!;
-  return copy;
-}
-
 /** Down, past its deadline, or possibly never back from an earlier wake-up. */
 function mayBeDown(run: HostRun): boolean {
   return (
