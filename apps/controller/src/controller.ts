@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { type EngineState, isOnBattery } from '@blackstart/policy';
+import { type EngineState, isOnBattery, learnedDurations } from '@blackstart/policy';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
 import { type Config, tlsMode } from './config.ts';
@@ -151,7 +151,7 @@ export async function startController(
   runtime.on('action', (action) => notifier.action(action));
   runtime.on('reading', ({ source, reading }) => notifier.reading(source, reading));
   runtime.on('lost', ({ source, reason }) => notifier.sourceLost(source, reason));
-  runtime.on('plan-applied', (plan) => notifier.setPlan(plan, runtime.engineState.history));
+  runtime.on('plan-applied', (plan) => notifier.setPlan(plan, learnedDurations(runtime.engineState)));
   notifier.on('failed', (f) =>
     runtime.note(`notification to ${f.channel} failed after ${f.attempts} attempt(s): ${f.error}`, {
       ...(f.notification.outage && { outage: f.notification.outage }),
@@ -302,7 +302,7 @@ export async function startController(
   if (nut) await nut.listen();
   notifier.start();
   await runtime.start(executor);
-  notifier.setPlan(runtime.plan, runtime.engineState.history);
+  notifier.setPlan(runtime.plan, learnedDurations(runtime.engineState));
   if (options.listen !== false) {
     await app.listen({ host: config.server.host, port: config.server.port });
     const address = app.server.address();

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { learnedDurations } from '@blackstart/policy';
 import { waitFor } from '@blackstart/tests';
 import type { DrillReport } from '../src/drill/drill.ts';
 import { Journal } from '../src/runtime/journal.ts';
@@ -92,7 +93,7 @@ describe('operations', () => {
 
   test('a drill runs the plan with every power action held back, times each host and feeds the planner', async () => {
     const before = Object.fromEntries(['web', 'db'].map((h) => [h, t.dryRuns(h).length]));
-    const historyBefore = t.controller.runtime.engineState.history.web?.length ?? 0;
+    const historyBefore = learnedDurations(t.controller.runtime.engineState).web?.length ?? 0;
     const started = await t.api<DrillReport>('POST', '/api/v1/drills', {});
     assert.equal(started.status, 202);
     assert.equal((await t.api('POST', '/api/v1/drills', {})).status, 409, 'one drill at a time');
@@ -126,7 +127,7 @@ describe('operations', () => {
     assert.equal(report.ups[0]?.powerOff?.startsWith('would be powered off'), true);
     // Nothing was powered off, and the planner learned the measured durations.
     for (const h of ['web', 'db']) assert.equal(t.dryRuns(h).length, before[h], `${h} did not power off`);
-    const history = t.controller.runtime.engineState.history.web ?? [];
+    const history = learnedDurations(t.controller.runtime.engineState).web ?? [];
     assert.equal(history.length, historyBefore + 1);
     assert.equal(history.at(-1), web.seconds);
     assert.equal(t.controller.runtime.engineState.outage, undefined, 'the live engine never saw an outage');

@@ -5,10 +5,18 @@
  * note says they happened. And the controller's command signing matches jose byte for byte.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { generateSigningKeys, signCommand, verifyCommand } from '@blackstart/agent-protocol';
-import { type EngineState, validatePlan } from '@blackstart/policy';
+import {
+  type EngineState,
+  type HostRun,
+  hostRuns,
+  learnedDurations,
+  type Plan,
+  validatePlan,
+} from '@blackstart/policy';
 import { tempDir, waitFor } from '@blackstart/tests';
 import type { TimelineStore } from '../src/db/index.ts';
 import { CommandSigner } from '../src/hub/signer.ts';
@@ -71,10 +79,10 @@ describe('recovery from the journal', () => {
     for (const d of dirs.splice(0)) d.remove();
   });
 
-  function open(dir: string, clock: () => number): Run {
+  function open(dir: string, clock: () => number, withPlan: Plan = plan): Run {
     const journal = Journal.open(join(dir, 'journal'));
     const flusher = new JournalFlusher(journal, new Cursor(join(dir, 'cursor')), unreachable, silent, 60_000);
-    const runtime = new Runtime({ plan, journal, flusher, sources: new Map(), log: silent, clock });
+    const runtime = new Runtime({ plan: withPlan, journal, flusher, sources: new Map(), log: silent, clock });
     const executor = new RecordingExecutor();
     const run = { journal, flusher, runtime, executor, abandoned: false };
     runs.push(run);
@@ -192,6 +200,28 @@ describe('recovery from the journal', () => {
     await third.runtime.start(third.executor);
     assert.deepEqual(third.executor.performed, [], 'and never again');
     await abandon(third);
+  });
+  test('a snapshot the previous version journaled mid-outage is read in the current form, and its command re-issued', async () => {
+    // The policy engine's fixture: a state its previous version wrote (runs as objects).
+    const legacy = JSON.parse(
+      readFileSync(
+        new URL('../../../packages/policy/test/fixtures/legacy-state.json', import.meta.url),
+        'utf8',
+      ),
+    ) as { state: EngineState & { outage: { hosts: { chunks: HostRun[][] } } } };
+    const d = tempDir();
+    dirs.push(d);
+    const journal = Journal.open(join(d.path, 'journal'));
+    journal.compact(legacy.state, legacy.state.clock, 0);
+    journal.close();
+    const run = open(d.path, () => legacy.state.clock + 500, legacy.state.plan);
+    await run.runtime.start(run.executor);
+    const state = run.runtime.engineState;
+    assert.equal(state.outage?.id, legacy.state.outage.id);
+    assert.deepEqual([...hostRuns(state).values()], legacy.state.outage.hosts.chunks.flat());
+    assert.deepEqual(learnedDurations(state), { app: [12, 14], db: [40], nas: [25] });
+    // db was commanded and had not acknowledged: the executor is handed the state to re-issue it.
+    assert.equal(hostRuns(run.executor.resumed!.state).get('db')?.phase, 'commanded');
   });
 });
 

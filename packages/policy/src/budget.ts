@@ -1,8 +1,16 @@
 import type { CompiledPlan } from './compile.ts';
+import type { Plan } from './plan.ts';
 import type { UpsReading } from './reading.ts';
 
 /** Learned shutdown durations, seconds, per host id, oldest first. */
 export type DurationHistory = Readonly<Record<string, readonly number[]>>;
+
+/**
+ * Learned shutdown durations as the engine state keeps them: per host in plan order (empty when
+ * none). An outage's end replaces the durations of the hosts it learned from and shares the rest,
+ * where a record keyed by id would be built anew, 10 000 keys for 10 000 hosts.
+ */
+export type LearnedDurations = readonly (readonly number[])[];
 
 /**
  * `record[key]` if the record itself has it. Records in the state are keyed by host and UPS ids,
@@ -15,6 +23,23 @@ export function ownEntry<T>(record: Readonly<Record<string, T>>, key: string): T
 /** How many past runs per host the engine remembers. */
 export const HISTORY_LENGTH = 20;
 
+/** A plan's hosts' durations from a history keyed by id (the most recent `HISTORY_LENGTH` of each). */
+export function learnedInPlanOrder(plan: Plan, history: DurationHistory): number[][] {
+  const learned: number[][] = [];
+  for (const h of plan.hosts) learned.push(ownEntry(history, h.id)?.slice(-HISTORY_LENGTH) ?? []);
+  return learned;
+}
+
+/** Learned durations keyed by host id, hosts without any left out. */
+export function learnedById(plan: Plan, learned: LearnedDurations): Record<string, number[]> {
+  const history: Record<string, number[]> = {};
+  plan.hosts.forEach((h, i) => {
+    const past = learned[i];
+    if (past && past.length > 0) history[h.id] = [...past];
+  });
+  return history;
+}
+
 /** 95th percentile by nearest rank; undefined for no samples. */
 export function p95(values: readonly number[]): number | undefined {
   if (values.length === 0) return undefined;
@@ -23,10 +48,10 @@ export function p95(values: readonly number[]): number | undefined {
 }
 
 /** Seconds a host's shutdown is expected to take: configured, else learned (p95), else its timeout. */
-export function expectedDuration(c: CompiledPlan, history: DurationHistory, host: number): number {
+export function expectedDuration(c: CompiledPlan, learned: LearnedDurations, host: number): number {
   const h = c.plan.hosts[host]!;
   if (h.shutdown.expectedDuration !== undefined) return h.shutdown.expectedDuration;
-  const past = ownEntry(history, h.id);
+  const past = learned[host];
   return (past !== undefined ? p95(past) : undefined) ?? h.shutdown.timeout;
 }
 
@@ -44,17 +69,17 @@ export interface BudgetTable {
   threshold: number[];
 }
 
-const tables = new WeakMap<CompiledPlan, { history: DurationHistory; table: BudgetTable }>();
+const tables = new WeakMap<CompiledPlan, { learned: LearnedDurations; table: BudgetTable }>();
 
-export function budgetTable(c: CompiledPlan, history: DurationHistory): BudgetTable {
+export function budgetTable(c: CompiledPlan, learned: LearnedDurations): BudgetTable {
   const cached = tables.get(c);
-  if (cached && cached.history === history) return cached.table;
+  if (cached && cached.learned === learned) return cached.table;
   const n = c.hostIds.length;
-  const expected = c.hostIds.map((_, i) => expectedDuration(c, history, i));
+  const expected = c.hostIds.map((_, i) => expectedDuration(c, learned, i));
   // The table depends on the history only through `expected`: a new history object (a new state,
   // an outage that ended) that changes no expected duration keeps the table, and spares its sorts.
   if (cached && sameValues(cached.table.expected, expected)) {
-    tables.set(c, { history, table: cached.table });
+    tables.set(c, { learned, table: cached.table });
     return cached.table;
   }
   const tail = new Array<number>(n).fill(0);
@@ -75,7 +100,7 @@ export function budgetTable(c: CompiledPlan, history: DurationHistory): BudgetTa
     return byThresholdDescending(cls.hosts, threshold);
   });
   const table = { expected, tail, order, threshold };
-  tables.set(c, { history, table });
+  tables.set(c, { learned, table });
   return table;
 }
 

@@ -1,6 +1,5 @@
-import type { HostRun } from './engine.ts';
+import { type HostTable, idleTable } from './host-table.ts';
 import type { HealthCheck, Host, HostKind, Plan, PointOfNoReturn, Trigger, WakeMethod } from './plan.ts';
-import { type PVec, pvecOf } from './pvec.ts';
 
 /** How a host is brought back, with every default resolved. */
 export interface ResolvedWake {
@@ -69,10 +68,10 @@ export interface CompiledPlan {
   restoreDeps: number[][];
   restoreDependents: number[][];
   /**
-   * Every host's run at the start of an outage that carries nothing over: idle, waiting for its
-   * blockers. Shared by every such outage; the engine copies a run before its first change.
+   * The host table at the start of an outage that carries nothing over: every host idle, waiting
+   * for its blockers. Shared by every such outage; the engine copies a chunk before changing it.
    */
-  idleRuns: PVec<HostRun>;
+  idleTable: HostTable;
   /** `must go down before '<id>'`: why a host that this one pulled down was triggered. */
   precedeReasons: string[];
 }
@@ -237,17 +236,9 @@ function build(plan: Plan): CompiledPlan {
     wake,
     restoreDeps,
     restoreDependents,
-    idleRuns: pvecOf(blockers.map((b) => idleRun(b.length))),
+    idleTable: idleTable(n, (h) => blockers[h]!.length),
     precedeReasons: hostIds.map((id) => `must go down before '${id}'`),
   };
-}
-
-/** Built field by field like `copyRun`'s copies, so that both share hidden classes. */
-function idleRun(waitFor: number): HostRun {
-  const run = {} as HostRun;
-  run.phase = 'idle';
-  run.waitFor = waitFor;
-  return run;
 }
 
 /** Kahn's algorithm, lowest index first among ready hosts: dependencies come before dependents. */

@@ -4,23 +4,49 @@ import {
   type DurationHistory,
   estimateRuntime,
   HISTORY_LENGTH,
+  learnedById,
+  learnedInPlanOrder,
   ownEntry,
 } from './budget.ts';
 import { type CompiledPlan, compilePlan } from './compile.ts';
+import {
+  ACKNOWLEDGED,
+  CANCELLED,
+  CANCELLING,
+  CARRIED,
+  COMMANDED,
+  cancelIdOf,
+  commandIdOf,
+  DEADLINE_PASSED,
+  DOWN,
+  type HostRun,
+  type HostStep,
+  type HostTable,
+  HostTableDraft,
+  IDLE,
+  idleTable,
+  NONE,
+  OVERDUE,
+  POWERING_OFF,
+  RELEASED,
+  RESTORE_WAIT,
+  readRun,
+  SKIPPED,
+  STEP_CANCELLED,
+  STEPS,
+  TRIGGERED,
+  UNVERIFIED,
+  UP,
+  WAKE_FAILED,
+  WAKING,
+  wakeIdOf,
+  writeRun,
+} from './host-table.ts';
 import type { HealthCheck, HostKind, Plan, Trigger, WakeMethod } from './plan.ts';
-import { type PVec, PVecDraft, pvecGet, pvecOf, pvecToArray } from './pvec.ts';
+import { type PVec, PVecDraft, pvecGet, pvecOf, pvecSlice } from './pvec.ts';
 import { powerOf, type UpsReading } from './reading.ts';
 
 // ---- events in, actions out ---------------------------------------------------------------
-
-/** Progress a host reports for a command (from its agent, or from the NUT server for nut-clients). */
-export type HostStep =
-  | 'received'
-  | 'hook-started'
-  | 'hook-finished'
-  | 'powering-off'
-  | 'failed'
-  | 'cancelled';
 
 export type EngineEvent =
   | { type: 'reading'; source: string; reading: UpsReading }
@@ -113,86 +139,6 @@ export interface SourceState {
   depletion?: DepletionAnchor;
 }
 
-/**
- * Shutdown: idle → triggered → commanded → down (acknowledged) | overdue (deadline passed)
- *           triggered → cancelled, commanded → cancelling → cancelled (mains came back in time)
- * Restore:  down | overdue → restore-wait → waking → up | wake-failed; restore-wait → skipped
- */
-export type HostPhase =
-  | 'idle'
-  | 'triggered'
-  | 'commanded'
-  | 'cancelling'
-  | 'down'
-  | 'overdue'
-  | 'cancelled'
-  | 'restore-wait'
-  | 'waking'
-  | 'up'
-  | 'wake-failed'
-  | 'skipped';
-
-export interface HostRun {
-  phase: HostPhase;
-  /**
-   * While shutting down: commanded hosts that must be down before this one may go.
-   * While restoring: hosts that must be up before this one is woken.
-   */
-  waitFor: number;
-  /** Of `waitFor`, hosts past their deadline under the `hold` fallback. */
-  held?: number;
-  trigger?: string;
-  triggeredAt?: number;
-  commandId?: string;
-  commandedAt?: number;
-  deadline?: number;
-  lastStep?: HostStep;
-  downAt?: number;
-  how?: 'acknowledged' | 'deadline-passed' | 'carried';
-  /** An overdue host that acknowledged late and released the hosts it held. */
-  released?: boolean;
-  cancelId?: string;
-  wakeId?: string;
-  wakeAttempt?: number;
-  wakeDeadline?: number;
-  upAt?: number;
-  /**
-   * Power failed again while this host was being woken: it may be up or not. It is shut down like
-   * any running host, and woken (with a health wait) by the next restore unless it reports healthy.
-   */
-  unverified?: boolean;
-}
-
-/**
- * A copy of a run, field by field in declaration order. Steps that change thousands of hosts copy
- * them here: on Node 20's V8, adding fields to a spread copy (`{ ...run }`, then a phase change)
- * takes a slow path, ten times slower than this; and an empty literal has room for four fields in
- * the object itself where `{ phase, waitFor }` has two. test/engine.test.ts checks that every
- * field of `HostRun` is copied.
- */
-export function copyRun(run: HostRun): HostRun {
-  const copy = {} as HostRun;
-  copy.phase = run.phase;
-  copy.waitFor = run.waitFor;
-  if (run.held !== undefined) copy.held = run.held;
-  if (run.trigger !== undefined) copy.trigger = run.trigger;
-  if (run.triggeredAt !== undefined) copy.triggeredAt = run.triggeredAt;
-  if (run.commandId !== undefined) copy.commandId = run.commandId;
-  if (run.commandedAt !== undefined) copy.commandedAt = run.commandedAt;
-  if (run.deadline !== undefined) copy.deadline = run.deadline;
-  if (run.lastStep !== undefined) copy.lastStep = run.lastStep;
-  if (run.downAt !== undefined) copy.downAt = run.downAt;
-  if (run.how !== undefined) copy.how = run.how;
-  if (run.released !== undefined) copy.released = run.released;
-  if (run.cancelId !== undefined) copy.cancelId = run.cancelId;
-  if (run.wakeId !== undefined) copy.wakeId = run.wakeId;
-  if (run.wakeAttempt !== undefined) copy.wakeAttempt = run.wakeAttempt;
-  if (run.wakeDeadline !== undefined) copy.wakeDeadline = run.wakeDeadline;
-  if (run.upAt !== undefined) copy.upAt = run.upAt;
-  if (run.unverified !== undefined) copy.unverified = run.unverified;
-  return copy;
-}
-
 export interface UpsRun {
   /** Managed hosts this UPS feeds that are not down or past their deadline. */
   unsettled: number;
@@ -202,10 +148,11 @@ export interface UpsRun {
   outputOnAt?: number;
 }
 
-/** Deadlines of one length, in the order they were set (so in time order). */
+/** Deadlines of one length, in the order they were set (so in time order): times and hosts. */
 export interface TimerQueue {
   head: number;
-  items: PVec<readonly [at: number, host: number]>;
+  at: PVec<number>;
+  host: PVec<number>;
 }
 
 export interface OutageState {
@@ -217,7 +164,7 @@ export interface OutageState {
   mainsReturnedAt?: number;
   restoreStartedAt?: number;
   /** Per host, in plan order. */
-  hosts: PVec<HostRun>;
+  hosts: HostTable;
   /** Per trigger class: -1 once it fired for all its hosts, else how many of its budget order fired. */
   classes: PVec<number>;
   /** Per UPS, in plan order. */
@@ -249,8 +196,11 @@ export interface EngineState {
    * outage counts them as down, and its restore wakes them before the hosts that need them.
    */
   hostsDown?: string[];
-  /** Learned shutdown durations (seconds, oldest first) for the budget trigger. */
-  history: Record<string, number[]>;
+  /**
+   * Learned shutdown durations (seconds, oldest first) for the budget trigger, per host in plan
+   * order (see `LearnedDurations`; `learnedDurations` keys them by host id).
+   */
+  history: number[][];
 }
 
 export interface StepResult {
@@ -259,12 +209,59 @@ export interface StepResult {
 }
 
 export function initialState(plan: Plan, options: { history?: DurationHistory } = {}): EngineState {
-  const history: Record<string, number[]> = {};
-  for (const h of plan.hosts) {
-    const past = options.history && ownEntry(options.history, h.id);
-    if (past && past.length > 0) history[h.id] = past.slice(-HISTORY_LENGTH);
+  return {
+    plan,
+    clock: 0,
+    sources: Object.fromEntries(plan.ups.map((u) => [u.id, {}])),
+    history: learnedInPlanOrder(plan, options.history ?? {}),
+  };
+}
+
+/** The state's learned shutdown durations keyed by host id (hosts without any left out). */
+export function learnedDurations(state: EngineState): Record<string, number[]> {
+  return learnedById(state.plan, state.history);
+}
+
+/**
+ * A state as earlier versions journaled it (host runs as objects, deadline queues as pairs,
+ * learned durations keyed by host id), in this version's form; a state already in it is
+ * returned as it is. Recovery passes every journaled snapshot through it, so an upgrade in the
+ * middle of an outage carries on where the old controller stopped.
+ */
+export function upgradeState(state: EngineState): EngineState {
+  const legacy = state as unknown as {
+    history: DurationHistory | number[][];
+    outage?: { hosts: PVec<HostRun> | HostTable; timers: Record<string, TimerQueue | LegacyTimerQueue> };
+  };
+  let upgraded = state;
+  if (!Array.isArray(legacy.history))
+    upgraded = { ...upgraded, history: learnedInPlanOrder(state.plan, legacy.history) };
+  const outage = legacy.outage;
+  if (outage && 'chunks' in outage.hosts) {
+    // Read with `flat`, not pvecGet: its reads stay those of number vectors (see pvecGetText).
+    const runs = outage.hosts.chunks.flat();
+    const table = new HostTableDraft(idleTable(runs.length, () => 0));
+    for (let h = 0; h < runs.length; h++) writeRun(table, h, state.plan.hosts[h]!.id, runs[h]!);
+    const timers: Record<string, TimerQueue> = {};
+    for (const [key, q] of Object.entries(outage.timers)) {
+      if (!('items' in q)) continue;
+      const at: number[] = [];
+      const host: number[] = [];
+      for (const [time, h] of q.items.chunks.flat()) {
+        at.push(time);
+        host.push(h);
+      }
+      timers[key] = { head: q.head, at: pvecOf(at), host: pvecOf(host) };
+    }
+    upgraded = { ...upgraded, outage: { ...upgraded.outage!, hosts: table.finish(), timers } };
   }
-  return { plan, clock: 0, sources: Object.fromEntries(plan.ups.map((u) => [u.id, {}])), history };
+  return upgraded;
+}
+
+/** A deadline queue as journaled before the host table: (time, host) pairs. */
+interface LegacyTimerQueue {
+  head: number;
+  items: PVec<readonly [at: number, host: number]>;
 }
 
 /**
@@ -331,13 +328,12 @@ const keptAlive: { outageStep?: Step } = {};
 
 const SHUTDOWN = 'shutdown';
 const WAKE = 'wake';
-// Phase tests run per host and per dependency edge: comparisons, cheaper than set lookups.
-const isSettled = (phase: HostPhase) => phase === 'down' || phase === 'overdue';
-const isInFlight = (phase: HostPhase) =>
-  phase === 'triggered' || phase === 'commanded' || phase === 'cancelling';
-const isRestoring = (phase: HostPhase) => phase === 'restore-wait' || phase === 'waking';
-const isCarriedDown = (phase: HostPhase) =>
-  isSettled(phase) || phase === 'restore-wait' || phase === 'wake-failed' || phase === 'skipped';
+// Phase tests on phase codes (host-table.ts) run per host and per dependency edge.
+const isSettled = (phase: number) => phase === DOWN || phase === OVERDUE;
+const isInFlight = (phase: number) => phase === TRIGGERED || phase === COMMANDED || phase === CANCELLING;
+const isRestoring = (phase: number) => phase === RESTORE_WAIT || phase === WAKING;
+const isCarriedDown = (phase: number) =>
+  isSettled(phase) || phase === RESTORE_WAIT || phase === WAKE_FAILED || phase === SKIPPED;
 
 /**
  * The mutable working copy of an outage during one step. Made only by `working`, with every field
@@ -352,14 +348,14 @@ interface Working {
   sources: Record<string, { since: number }>;
   mainsReturnedAt: number | undefined;
   restoreStartedAt: number | undefined;
-  hosts: PVecDraft<HostRun>;
+  hosts: HostTableDraft;
   classes: PVecDraft<number>;
   ups: UpsRun[];
   inFlight: number;
   holding: number;
   restorePending: number;
   wakeFailures: number;
-  timers: Map<string, { head: number; items: PVecDraft<readonly [number, number]> }>;
+  timers: Map<string, TimerDraft>;
   /** A queue was created in this step: the queues need sorting by key again. */
   timersAdded: boolean;
   triggerCheckAt: number | undefined;
@@ -367,22 +363,23 @@ interface Working {
   evaluate: boolean;
   /** Triggered hosts whose blockers may have cleared. */
   dispatch: number[];
-  /**
-   * Hosts whose run this step already copied (see `Step.edit`). Allocated up front: a lazy
-   * allocation inside `edit` deoptimizes it at the first change of every step.
-   */
-  fresh: Uint8Array;
   /** Hosts to restore whose dependencies may be up. */
   wakeable: number[];
+}
+
+/** A deadline queue during one step. */
+interface TimerDraft {
+  head: number;
+  at: PVecDraft<number>;
+  host: PVecDraft<number>;
 }
 
 function working(
   outage: Omit<OutageState, 'hosts' | 'classes' | 'timers' | 'ups'>,
   ups: UpsRun[],
-  hosts: PVecDraft<HostRun>,
+  hosts: HostTableDraft,
   classes: PVecDraft<number>,
   timers: Working['timers'],
-  fresh: Uint8Array,
   evaluate: boolean,
 ): Working {
   return {
@@ -404,7 +401,6 @@ function working(
     triggerCheckAt: outage.triggerCheckAt,
     evaluate,
     dispatch: [],
-    fresh,
     wakeable: [],
   };
 }
@@ -414,7 +410,7 @@ class Step {
   readonly plan: Plan;
   readonly actions: EngineAction[] = [];
   sources: Record<string, SourceState>;
-  history: Record<string, number[]>;
+  history: number[][];
   lastOutage: EngineState['lastOutage'];
   hostsDown: string[] | undefined;
   o: Working | undefined;
@@ -496,30 +492,34 @@ class Step {
   private onProgress(hostId: string, commandId: string, stepName: HostStep): void {
     const o = this.o;
     const h = this.c.hostIndex.get(hostId);
-    if (!o || h === undefined) return;
-    const run = o.hosts.get(h);
-    const matches = run.commandId === commandId || (run.cancelId !== undefined && run.cancelId === commandId);
+    const stepCode = STEPS.indexOf(stepName);
+    if (!o || h === undefined || stepCode < 0) return;
+    const t = o.hosts;
+    const command = t.command.get(h);
+    const cancel = t.cancel.get(h);
+    const matches =
+      (command !== '' && commandId === commandIdOf(command, hostId)) ||
+      (cancel !== '' && commandId === cancelIdOf(cancel, hostId));
     if (!matches) return;
-    if (run.phase === 'commanded' || run.phase === 'cancelling') {
-      if (stepName === 'powering-off') {
-        this.settle(h, 'acknowledged', stepName);
-      } else if (stepName === 'cancelled' && run.phase === 'cancelling') {
+    const phase = t.phase.get(h);
+    if (phase === COMMANDED || phase === CANCELLING) {
+      if (stepCode === POWERING_OFF) {
+        this.settle(h, ACKNOWLEDGED, stepCode);
+      } else if (stepCode === STEP_CANCELLED && phase === CANCELLING) {
         // Cancelled after power failed again (a carried cancel): it can be triggered anew.
         const again = o.phase === 'shutdown';
-        const next = this.edit(h);
-        next.phase = again ? 'idle' : 'cancelled';
-        next.lastStep = stepName;
+        t.phase.set(h, again ? IDLE : CANCELLED);
+        t.lastStep.set(h, stepCode);
         if (this.c.managed[h]) o.inFlight--;
         this.emit({ type: 'host-cancelled', outage: o.id, host: hostId });
         if (again) this.rearm(h);
-      } else if (run.lastStep !== stepName) {
-        this.edit(h).lastStep = stepName;
+      } else if (t.lastStep.get(h) !== stepCode) {
+        t.lastStep.set(h, stepCode);
       }
-    } else if (run.phase === 'overdue' && stepName === 'powering-off' && !run.released) {
+    } else if (phase === OVERDUE && stepCode === POWERING_OFF && !(t.flags.get(h) & RELEASED)) {
       // A late acknowledgement: the host is down after all; release the hosts it held.
-      const next = this.edit(h);
-      next.lastStep = stepName;
-      next.released = true;
+      t.lastStep.set(h, stepCode);
+      t.flags.set(h, t.flags.get(h) | RELEASED);
       if (this.c.hold[h]) {
         for (const b of this.c.waiting[h]!) this.unblock(b, true);
       }
@@ -539,18 +539,17 @@ class Step {
       this.emit({ type: 'host-up', outage: this.lastOutage!.id, host: hostId, how: 'healthy' });
       return;
     }
-    const run = o.hosts.get(h);
+    const t = o.hosts;
+    const phase = t.phase.get(h);
     if (o.phase !== 'restore') {
-      if (
-        run.unverified &&
-        (run.phase === 'idle' || run.phase === 'triggered' || run.phase === 'cancelled')
-      ) {
-        delete this.edit(h).unverified;
+      const flags = t.flags.get(h);
+      if (flags & UNVERIFIED && (phase === IDLE || phase === TRIGGERED || phase === CANCELLED)) {
+        t.flags.set(h, flags & ~UNVERIFIED);
         this.emit({ type: 'host-up', outage: o.id, host: hostId, how: 'healthy' });
       }
       return;
     }
-    if (!isRestoring(run.phase)) return;
+    if (!isRestoring(phase)) return;
     this.markUp(h);
     this.emit({ type: 'host-up', outage: o.id, host: hostId, how: 'healthy' });
     this.restored(h, false);
@@ -655,65 +654,59 @@ class Step {
     };
     if (!carryFrom && !this.hostsDown) {
       // Nothing carried over: every host idle, waiting for all its blockers. The compiled plan has
-      // these runs ready; the step copies only the ones it changes.
+      // this table ready; the step copies only the chunks it changes.
       const ups = c.fedManaged.map((fed): UpsRun => ({ unsettled: fed.length, touched: false }));
       this.o = working(
         outage,
         ups,
-        new PVecDraft(c.idleRuns),
-        new PVecDraft(pvecOf(c.classes.map(() => 0))),
+        new HostTableDraft(c.idleTable),
+        new PVecDraft(pvecOf(zeros(c.classes.length))),
         new Map(),
-        new Uint8Array(c.hostIds.length),
         true,
       );
       this.emit({ type: 'outage-started', outage: id, sources: sourceIds });
       return;
     }
+    const t = new HostTableDraft(c.idleTable);
+    const n = c.hostIds.length;
     const left = !carryFrom && this.hostsDown ? new Set(this.hostsDown) : undefined;
-    // Every run here is a new object, so this step may change them in place (`fresh`).
-    const runs: HostRun[] = c.hostIds.map((id, h) => {
-      if (left?.has(id)) return { phase: 'down', waitFor: 0, how: 'carried' };
-      if (!carryFrom) return { phase: 'idle', waitFor: 0 };
-      const run = carry(carryFrom.hosts.get(h), this.now);
-      // The engine is running, so the controller's host is up unless it is on its way down.
-      return h === c.controller && !isInFlight(run.phase) ? { phase: 'idle', waitFor: 0 } : run;
-    });
+    for (let h = 0; h < n; h++) {
+      if (left?.has(c.hostIds[h]!)) {
+        t.phase.set(h, DOWN);
+        t.how.set(h, CARRIED);
+      } else if (carryFrom) {
+        // The engine is running, so the controller's host is up unless it is on its way down.
+        if (h !== c.controller || isInFlight(carryFrom.hosts.phase.get(h)))
+          carry(carryFrom.hosts, t, h, this.now);
+      }
+    }
     this.hostsDown = undefined;
-    const settled = (h: number) => isSettled(runs[h]!.phase);
     // Commands still running from the outage before keep their deadlines.
     const carried: Array<readonly [at: number, host: number]> = [];
-    for (let h = 0; h < runs.length; h++) {
-      const run = runs[h]!;
+    for (let h = 0; h < n; h++) {
       const blockers = c.blockers[h]!;
       let waitFor = blockers.length;
-      for (const b of blockers) if (settled(b)) waitFor--;
-      run.waitFor = waitFor;
-      if (c.managed[h] && isInFlight(run.phase)) outage.inFlight++;
-      if (run.phase === 'commanded' || run.phase === 'cancelling') carried.push([run.deadline ?? 0, h]);
+      for (const b of blockers) if (isSettled(t.phase.get(b))) waitFor--;
+      if (t.waitFor.get(h) !== waitFor) t.waitFor.set(h, waitFor);
+      const phase = t.phase.get(h);
+      if (c.managed[h] && isInFlight(phase)) outage.inFlight++;
+      if (phase === COMMANDED || phase === CANCELLING) carried.push([t.deadline.get(h), h]);
     }
     const ups = c.upsIds.map((_, u): UpsRun => {
       let unsettled = 0;
       let touched = false;
       for (const h of c.fedManaged[u]!) {
-        const phase = runs[h]!.phase;
-        if (!settled(h)) unsettled++;
-        if (phase !== 'idle' && phase !== 'triggered') touched = true;
+        const phase = t.phase.get(h);
+        if (!isSettled(phase)) unsettled++;
+        if (phase !== IDLE && phase !== TRIGGERED) touched = true;
       }
       return { unsettled, touched };
     });
-    this.o = working(
-      outage,
-      ups,
-      new PVecDraft(pvecOf(runs)),
-      new PVecDraft(pvecOf(c.classes.map(() => 0))),
-      new Map(),
-      new Uint8Array(runs.length).fill(1),
-      true,
-    );
+    this.o = working(outage, ups, t, new PVecDraft(pvecOf(zeros(c.classes.length))), new Map(), true);
     this.emit({ type: 'outage-started', outage: id, sources: sourceIds });
     carried.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     for (const [at, h] of carried) this.addTimer(SHUTDOWN, c.timeoutMs[h]!, at, h);
-    for (let h = 0; h < runs.length; h++) if (runs[h]!.phase === 'triggered') this.o.dispatch.push(h);
+    for (let h = 0; h < n; h++) if (t.phase.get(h) === TRIGGERED) this.o.dispatch.push(h);
   }
 
   private end(outcome: OutageOutcome): void {
@@ -722,9 +715,9 @@ class Step {
     this.learn(o);
     this.lastOutage = { id: o.id, outcome, endedAt: this.now };
     const down: string[] = [];
-    for (let h = 0; h < o.hosts.length; h++) {
-      const run = o.hosts.get(h);
-      if (h !== this.c.controller && (isCarriedDown(run.phase) || mayBeDown(run)))
+    const phases = o.hosts.phase;
+    for (let h = 0; h < phases.length; h++) {
+      if (h !== this.c.controller && (isCarriedDown(phases.get(h)) || mayBeDown(o.hosts, h)))
         down.push(this.c.hostIds[h]!);
     }
     this.hostsDown = down.length > 0 ? down : undefined;
@@ -732,32 +725,26 @@ class Step {
   }
 
   /**
-   * Remembers how long acknowledged shutdowns took, for the budget's expected durations. The new
-   * record is built in one pass, each key set once, rather than copied (10 000 keys) and then
-   * mostly overwritten.
+   * Remembers how long acknowledged shutdowns took, for the budget's expected durations: a new
+   * list for each host that learned, the old one shared for the rest.
    */
   private learn(o: Working): void {
-    const { hostIds } = this.c;
     const old = this.history;
-    // The history holds only the plan's hosts (initialState keeps no others), so one pass over
-    // them carries every entry that stays.
-    const history: Record<string, number[]> = {};
+    const { how, commandedAt, downAt } = o.hosts;
+    const history: number[][] = [];
     let learned = false;
-    for (let h = 0; h < o.hosts.length; h++) {
-      const run = o.hosts.get(h);
-      const id = hostIds[h]!;
-      const past = ownEntry(old, id);
-      if (run.how !== 'acknowledged' || run.commandedAt === undefined || run.downAt === undefined) {
-        if (past !== undefined) history[id] = past;
+    for (let h = 0; h < how.length; h++) {
+      const past = old[h]!;
+      const from = commandedAt.get(h);
+      const to = downAt.get(h);
+      if (how.get(h) !== ACKNOWLEDGED || from === NONE || to === NONE) {
+        history.push(past);
         continue;
       }
-      const took = (run.downAt - run.commandedAt) / 1000;
-      history[id] =
-        past === undefined
-          ? [took]
-          : past.length < HISTORY_LENGTH
-            ? past.concat(took)
-            : past.slice(1 - HISTORY_LENGTH).concat(took);
+      const took = (to - from) / 1000;
+      history.push(
+        past.length < HISTORY_LENGTH ? past.concat(took) : past.slice(1 - HISTORY_LENGTH).concat(took),
+      );
       learned = true;
     }
     if (learned) this.history = history;
@@ -786,36 +773,35 @@ class Step {
     o.mainsReturnedAt = this.now;
     o.triggerCheckAt = undefined;
     this.emit({ type: 'mains-returned', outage: o.id });
+    const t = o.hosts;
     const committed = new Uint8Array(c.hostIds.length);
     for (const h of c.topo) {
       let forced = false;
       for (const b of c.waiting[h]!) if (committed[b]) forced = true;
-      let run = o.hosts.get(h);
+      const phase = t.phase.get(h);
       const ponr = c.pointOfNoReturn[h];
-      if (run.phase === 'idle' && forced && c.kinds[h] !== 'wake-only') {
+      if (phase === IDLE && forced && c.kinds[h] !== 'wake-only') {
         this.trigger(h, 'a host it depends on is past its point of no return', false);
-        run = o.hosts.get(h);
-      } else if (run.phase === 'triggered' && ponr !== 'triggered' && !forced) {
-        this.edit(h).phase = 'cancelled';
+      } else if (phase === TRIGGERED && ponr !== 'triggered' && !forced) {
+        t.phase.set(h, CANCELLED);
         if (c.managed[h]) o.inFlight--;
         this.emit({ type: 'host-cancelled', outage: o.id, host: c.hostIds[h]! });
-      } else if (run.phase === 'commanded' && ponr === 'powering-off' && !forced) {
-        const cancelId = `${o.id}:${c.hostIds[h]}:cancel`;
-        const next = this.edit(h);
-        next.phase = 'cancelling';
-        next.cancelId = cancelId;
+      } else if (phase === COMMANDED && ponr === 'powering-off' && !forced) {
+        const host = c.hostIds[h]!;
+        t.phase.set(h, CANCELLING);
+        t.cancel.set(h, o.id);
         this.emit({
           type: 'cancel-shutdown',
           outage: o.id,
-          host: c.hostIds[h]!,
+          host,
           kind: c.kinds[h]!,
-          commandId: cancelId,
-          ref: run.commandId!,
-          deadline: run.deadline!,
+          commandId: cancelIdOf(o.id, host),
+          ref: commandIdOf(t.command.get(h), host),
+          deadline: t.deadline.get(h),
         });
       }
-      const phase = o.hosts.get(h).phase;
-      if (phase === 'triggered' || phase === 'commanded') committed[h] = 1;
+      const after = t.phase.get(h);
+      if (after === TRIGGERED || after === COMMANDED) committed[h] = 1;
     }
   }
 
@@ -827,8 +813,8 @@ class Step {
     const o = this.o!;
     const c = this.c;
     for (const x of c.waiting[h]!) {
-      const phase = o.hosts.get(x).phase;
-      if (phase === 'triggered' || phase === 'commanded' || phase === 'cancelling' || isSettled(phase)) {
+      const phase = o.hosts.phase.get(x);
+      if (isInFlight(phase) || isSettled(phase)) {
         this.trigger(h, c.precedeReasons[x]!, true);
         return;
       }
@@ -1002,9 +988,9 @@ class Step {
   private trigger(first: number, reason: string, propagate: boolean): void {
     const o = this.o!;
     const c = this.c;
-    const hosts = o.hosts;
+    const { phase, trigger, triggeredAt } = o.hosts;
     // A mass trigger calls this for every host of a class, most already pulled down by others.
-    if (hosts.get(first).phase !== 'idle') return;
+    if (phase.get(first) !== IDLE) return;
     // Loop invariants in locals: the first outage runs this loop for thousands of hosts before V8
     // has compiled it, and the interpreter loads every property each time it is named.
     const { kinds, managed, blockers, hostIds, precedeReasons } = c;
@@ -1014,13 +1000,11 @@ class Step {
     while (stack.length > 0) {
       const cause = stack.pop()!;
       const h = stack.pop()!;
-      const run = hosts.get(h);
-      if (run.phase !== 'idle' || kinds[h] === 'wake-only') continue;
+      if (phase.get(h) !== IDLE || kinds[h] === 'wake-only') continue;
       const why = cause < 0 ? reason : precedeReasons[cause]!;
-      const next = this.own(h, run);
-      next.phase = 'triggered';
-      next.trigger = why;
-      next.triggeredAt = now;
+      phase.set(h, TRIGGERED);
+      trigger.set(h, why);
+      triggeredAt.set(h, now);
       if (managed[h]) o.inFlight++;
       actions.push({ type: 'host-triggered', outage: o.id, host: hostIds[h]!, trigger: why });
       o.dispatch.push(h);
@@ -1028,7 +1012,7 @@ class Step {
       const mine = blockers[h]!;
       for (let k = mine.length - 1; k >= 0; k--) {
         const b = mine[k]!;
-        if (hosts.get(b).phase === 'idle') stack.push(b, h);
+        if (phase.get(b) === IDLE) stack.push(b, h);
       }
     }
   }
@@ -1042,46 +1026,33 @@ class Step {
     return healthy < this.c.minSupplies[h]!;
   }
 
-  /**
-   * Host h's run, to change in place: copied on its first change in this step (older states keep
-   * theirs), then reused.
-   */
-  private edit(h: number): HostRun {
-    return this.own(h, this.o!.hosts.get(h));
-  }
-
-  /** `edit` for a caller that has just read host h's run. */
-  private own(h: number, run: HostRun): HostRun {
-    const o = this.o!;
-    if (o.fresh[h]) return run;
-    const copy = copyRun(run);
-    o.hosts.set(h, copy);
-    o.fresh[h] = 1;
-    return copy;
-  }
-
   /** Marks a host up (it reported healthy, was woken without a health check, or is the controller's). */
   private markUp(h: number): void {
-    const run = this.edit(h);
-    run.phase = 'up';
-    run.upAt = this.now;
+    const t = this.o!.hosts;
+    t.phase.set(h, UP);
+    t.upAt.set(h, this.now);
   }
 
   /** A commanded host is down: by acknowledgement, or because its deadline passed. */
-  private settle(h: number, how: 'acknowledged' | 'deadline-passed', lastStep?: HostStep): void {
+  private settle(h: number, how: typeof ACKNOWLEDGED | typeof DEADLINE_PASSED, lastStep?: number): void {
     const o = this.o!;
     const c = this.c;
-    const run = this.edit(h);
-    run.phase = how === 'acknowledged' ? 'down' : 'overdue';
-    run.downAt = this.now;
-    run.how = how;
-    if (lastStep) run.lastStep = lastStep;
-    this.emit({ type: 'host-down', outage: o.id, host: c.hostIds[h]!, how });
+    const t = o.hosts;
+    t.phase.set(h, how === ACKNOWLEDGED ? DOWN : OVERDUE);
+    t.downAt.set(h, this.now);
+    t.how.set(h, how);
+    if (lastStep !== undefined) t.lastStep.set(h, lastStep);
+    this.emit({
+      type: 'host-down',
+      outage: o.id,
+      host: c.hostIds[h]!,
+      how: how === ACKNOWLEDGED ? 'acknowledged' : 'deadline-passed',
+    });
     if (c.managed[h]) {
       o.inFlight--;
       for (const u of c.supplies[h]!) o.ups[u]!.unsettled--;
     }
-    const holds = how === 'deadline-passed' && c.hold[h];
+    const holds = how === DEADLINE_PASSED && c.hold[h];
     for (const b of c.waiting[h]!) {
       if (holds) this.hold(b);
       else this.unblock(b, false);
@@ -1090,29 +1061,31 @@ class Step {
 
   private unblock(b: number, wasHeld: boolean): void {
     const o = this.o!;
-    const run = this.edit(b);
-    const held = (run.held ?? 0) - (wasHeld ? 1 : 0);
-    run.waitFor--;
-    if (held > 0) run.held = held;
-    else if (run.held !== undefined) delete run.held;
-    if (wasHeld && held === 0) o.holding--;
-    if (run.phase === 'triggered') o.dispatch.push(b);
+    const t = o.hosts;
+    t.waitFor.set(b, t.waitFor.get(b) - 1);
+    if (wasHeld) {
+      const held = t.held.get(b) - 1;
+      t.held.set(b, held);
+      if (held === 0) o.holding--;
+    }
+    if (t.phase.get(b) === TRIGGERED) o.dispatch.push(b);
   }
 
   private hold(b: number): void {
     const o = this.o!;
-    const run = this.edit(b);
-    if ((run.held ?? 0) === 0) o.holding++;
-    run.held = (run.held ?? 0) + 1;
-    if (run.phase === 'triggered') o.dispatch.push(b);
+    const t = o.hosts;
+    const held = t.held.get(b);
+    if (held === 0) o.holding++;
+    t.held.set(b, held + 1);
+    if (t.phase.get(b) === TRIGGERED) o.dispatch.push(b);
   }
 
   /** Held hosts whose supply turned critical (or whose outage is over) may go now. */
   private reviewHeld(): void {
     const o = this.o!;
-    for (let h = 0; h < o.hosts.length; h++) {
-      const run = o.hosts.get(h);
-      if (run.held !== undefined && run.phase === 'triggered') o.dispatch.push(h);
+    const { held, phase } = o.hosts;
+    for (let h = 0; h < held.length; h++) {
+      if (held.get(h) !== 0 && phase.get(h) === TRIGGERED) o.dispatch.push(h);
     }
   }
 
@@ -1132,13 +1105,14 @@ class Step {
       o.dispatch.length = 0;
       return;
     }
+    const { phase, waitFor, held, trigger } = o.hosts;
     for (let k = 0; k < o.dispatch.length; k++) {
       const h = o.dispatch[k]!;
-      const run = o.hosts.get(h);
-      if (run.phase !== 'triggered' || h === c.controller) continue;
-      const clear = run.waitFor === 0 || (run.waitFor === (run.held ?? 0) && this.critical(h));
+      if (phase.get(h) !== TRIGGERED || h === c.controller) continue;
+      const waiting = waitFor.get(h);
+      const clear = waiting === 0 || (waiting === held.get(h) && this.critical(h));
       if (!clear) continue;
-      this.command(h, run.trigger ?? 'triggered');
+      this.command(h, trigger.get(h) || 'triggered');
     }
     o.dispatch.length = 0;
   }
@@ -1146,22 +1120,22 @@ class Step {
   private command(h: number, reason: string): void {
     const o = this.o!;
     const c = this.c;
-    const commandId = `${o.id}:${c.hostIds[h]}:shutdown`;
+    const host = c.hostIds[h]!;
     const deadline = this.now + c.timeoutMs[h]!;
-    const run = this.edit(h);
-    run.phase = 'commanded';
-    run.commandId = commandId;
-    run.commandedAt = this.now;
-    run.deadline = deadline;
+    const t = o.hosts;
+    t.phase.set(h, COMMANDED);
+    t.command.set(h, o.id);
+    t.commandedAt.set(h, this.now);
+    t.deadline.set(h, deadline);
     this.addTimer(SHUTDOWN, c.timeoutMs[h]!, deadline, h);
     const supplies = c.supplies[h]!;
     for (let k = 0; k < supplies.length; k++) o.ups[supplies[k]!]!.touched = true;
     this.actions.push({
       type: 'shutdown-host',
       outage: o.id,
-      host: c.hostIds[h]!,
+      host,
       kind: c.kinds[h]!,
-      commandId,
+      commandId: commandIdOf(o.id, host),
       deadline,
       reason,
     });
@@ -1185,7 +1159,7 @@ class Step {
       )
         return;
       if (c.feedsController[u]) {
-        if (o.hosts.get(c.controller).phase === 'idle') {
+        if (o.hosts.phase.get(c.controller) === IDLE) {
           if (!run.touched) return;
           this.trigger(c.controller, `every host on ${ups.id} is down`, true);
         }
@@ -1206,14 +1180,16 @@ class Step {
     const o = this.o!;
     const c = this.c;
     if (o.inFlight > 0) return false;
-    const run = o.hosts.get(c.controller);
-    if (run.phase === 'commanded') return true;
-    if (run.phase !== 'triggered') return false;
+    const t = o.hosts;
+    const phase = t.phase.get(c.controller);
+    if (phase === COMMANDED) return true;
+    if (phase !== TRIGGERED) return false;
     // Hosts that depend on the controller's host go before it, like any dependents.
-    if (run.waitFor > 0 && !(run.waitFor === (run.held ?? 0) && this.critical(c.controller))) return false;
+    const waitFor = t.waitFor.get(c.controller);
+    if (waitFor > 0 && !(waitFor === t.held.get(c.controller) && this.critical(c.controller))) return false;
     if (o.phase !== 'shutdown') return true;
-    for (let h = 0; h < o.hosts.length; h++) {
-      if (c.managed[h] && o.hosts.get(h).phase === 'idle' && this.losingPower(h)) return false;
+    for (let h = 0; h < t.length; h++) {
+      if (c.managed[h] && t.phase.get(h) === IDLE && this.losingPower(h)) return false;
     }
     return true;
   }
@@ -1221,8 +1197,7 @@ class Step {
   private dispatchController(): void {
     const o = this.o!;
     const h = this.c.controller;
-    if (h < 0 || o.hosts.get(h).phase !== 'triggered' || !this.controllerMayGo()) return;
-    const run = o.hosts.get(h);
+    if (h < 0 || o.hosts.phase.get(h) !== TRIGGERED || !this.controllerMayGo()) return;
     const powered = this.plan.ups.filter(
       (_, u) => this.c.feedsController[u] && o.ups[u]!.powerOffAt !== undefined,
     );
@@ -1230,7 +1205,7 @@ class Step {
       h,
       powered.length > 0
         ? `last host: ${powered.map((u) => u.id).join(', ')} powering off`
-        : (run.trigger ?? 'last host'),
+        : o.hosts.trigger.get(h) || 'last host',
     );
   }
 
@@ -1241,18 +1216,19 @@ class Step {
     const key = timerKey(kind, lengthMs);
     let q = o.timers.get(key);
     if (!q) {
-      q = { head: 0, items: new PVecDraft(pvecOf<readonly [number, number]>([])) };
+      q = { head: 0, at: new PVecDraft(pvecOf<number>([])), host: new PVecDraft(pvecOf<number>([])) };
       o.timers.set(key, q);
       o.timersAdded = true;
     }
-    q.items.push([at, h]);
+    q.at.push(at);
+    q.host.push(h);
   }
 
   private timerValid(kind: string, at: number, h: number): boolean {
-    const run = this.o!.hosts.get(h);
-    if (kind === SHUTDOWN)
-      return (run.phase === 'commanded' || run.phase === 'cancelling') && run.deadline === at;
-    return run.phase === 'waking' && run.wakeDeadline === at;
+    const t = this.o!.hosts;
+    const phase = t.phase.get(h);
+    if (kind === SHUTDOWN) return (phase === COMMANDED || phase === CANCELLING) && t.deadline.get(h) === at;
+    return phase === WAKING && t.wakeDeadline.get(h) === at;
   }
 
   private expireTimers(): void {
@@ -1260,12 +1236,13 @@ class Step {
     // Queues are kept in key order (see `close`), so this order is the same after a restart.
     for (const [key, q] of o.timers) {
       const kind = key.slice(0, key.indexOf(':'));
-      while (q.head < q.items.length) {
-        const [at, h] = q.items.get(q.head);
+      while (q.head < q.at.length) {
+        const at = q.at.get(q.head);
+        const h = q.host.get(q.head);
         if (at > this.now) break;
         q.head++;
         if (!this.timerValid(kind, at, h)) continue;
-        if (kind === SHUTDOWN) this.settle(h, 'deadline-passed');
+        if (kind === SHUTDOWN) this.settle(h, DEADLINE_PASSED);
         else this.wakeTimedOut(h);
       }
     }
@@ -1278,9 +1255,9 @@ class Step {
     const o = this.o!;
     const c = this.c;
     if (o.inFlight > 0) return;
-    if (c.controller >= 0 && isInFlight(o.hosts.get(c.controller).phase)) return;
+    if (c.controller >= 0 && isInFlight(o.hosts.phase.get(c.controller))) return;
     let wentDown = false;
-    for (let h = 0; h < o.hosts.length && !wentDown; h++) wentDown = mayBeDown(o.hosts.get(h));
+    for (let h = 0; h < o.hosts.length && !wentDown; h++) wentDown = mayBeDown(o.hosts, h);
     if (!wentDown && o.ups.every((u) => u.powerOffAt === undefined)) this.end('averted');
     else if (!this.plan.restore.enabled) this.end('not-restored');
     else this.enterRestore();
@@ -1292,8 +1269,9 @@ class Step {
     o.phase = 'restore';
     // The controller's host acknowledged going down and the engine runs again: its supplies were
     // cut (a halted host only boots when its power returns), so whatever else they feed lost power.
-    const controllerRun = c.controller >= 0 ? o.hosts.get(c.controller) : undefined;
-    const controllerCycled = controllerRun?.phase === 'down' && controllerRun.how === 'acknowledged';
+    const t = o.hosts;
+    const controllerCycled =
+      c.controller >= 0 && t.phase.get(c.controller) === DOWN && t.how.get(c.controller) === ACKNOWLEDGED;
     const cut = (u: number) =>
       o.ups[u]!.powerOffAt !== undefined || (controllerCycled && c.feedsController[u]!);
     const poweredOff = (h: number) => {
@@ -1302,12 +1280,11 @@ class Step {
       return remaining < c.minSupplies[h]!;
     };
     const inSet = new Uint8Array(c.hostIds.length);
-    for (let h = 0; h < o.hosts.length; h++) {
-      const run = o.hosts.get(h);
-      const down = mayBeDown(run);
+    for (let h = 0; h < t.length; h++) {
+      const down = mayBeDown(t, h);
       if (h === c.controller) {
         // The engine is running, so the controller's host is up.
-        if (down || run.phase === 'cancelled') {
+        if (down || t.phase.get(h) === CANCELLED) {
           this.markUp(h);
           this.emit({ type: 'host-up', outage: o.id, host: c.hostIds[h]!, how: 'controller' });
         }
@@ -1315,22 +1292,15 @@ class Step {
       }
       if (down || (c.kinds[h] === 'wake-only' && poweredOff(h))) inSet[h] = 1;
     }
-    for (let h = 0; h < o.hosts.length; h++) {
-      const current = o.hosts.get(h);
-      if (!inSet[h]) {
-        if (current.held !== undefined) delete this.edit(h).held;
-        continue;
-      }
+    for (let h = 0; h < t.length; h++) {
+      if (t.held.get(h) !== 0) t.held.set(h, 0);
+      if (!inSet[h]) continue;
       let waitFor = 0;
       for (const d of c.restoreDeps[h]!) if (inSet[d]) waitFor++;
-      // Every host at once, changing fields each run already has: a spread copy is the fastest
-      // for that. It is not fresh, so a change in this step that adds fields (a wake-up) copies
-      // it again with copyRun rather than adding fields to a spread copy (see copyRun).
-      const next: HostRun = { ...current, phase: 'restore-wait', waitFor };
-      o.hosts.set(h, next);
-      o.fresh[h] = 0;
-      if (next.held !== undefined) delete next.held;
-      if (next.unverified !== undefined) delete next.unverified;
+      t.phase.set(h, RESTORE_WAIT);
+      t.waitFor.set(h, waitFor);
+      const flags = t.flags.get(h);
+      if (flags & UNVERIFIED) t.flags.set(h, flags & ~UNVERIFIED);
       o.restorePending++;
     }
     o.holding = 0;
@@ -1357,8 +1327,7 @@ class Step {
     }
     for (let k = 0; k < o.wakeable.length; k++) {
       const h = o.wakeable[k]!;
-      const run = o.hosts.get(h);
-      if (run.phase !== 'restore-wait' || run.waitFor > 0) continue;
+      if (o.hosts.phase.get(h) !== RESTORE_WAIT || o.hosts.waitFor.get(h) > 0) continue;
       this.wake(h, 1);
     }
     o.wakeable.length = 0;
@@ -1393,19 +1362,18 @@ class Step {
     const c = this.c;
     const w = c.wake[h]!;
     const host = c.hostIds[h]!;
+    const t = o.hosts;
     if (w.method === 'none') {
-      this.edit(h).phase = 'skipped';
+      t.phase.set(h, SKIPPED);
       this.emit({ type: 'host-restore-skipped', outage: o.id, host, reason: 'wake method is none' });
       this.restored(h, false);
       return;
     }
-    const wakeId = `${o.id}:${host}:wake:${attempt}`;
+    const wakeId = wakeIdOf(o.id, host, attempt);
     const deadline = this.now + w.timeoutMs;
-    const run = this.edit(h);
-    run.phase = 'waking';
-    run.wakeId = wakeId;
-    run.wakeAttempt = attempt;
-    run.wakeDeadline = deadline;
+    t.phase.set(h, WAKING);
+    t.wakeAttempt.set(h, attempt);
+    t.wakeDeadline.set(h, deadline);
     this.addTimer(WAKE, w.timeoutMs, deadline, h);
     this.emit({
       type: 'wake-host',
@@ -1430,13 +1398,12 @@ class Step {
 
   private wakeTimedOut(h: number): void {
     const o = this.o!;
-    const run = o.hosts.get(h);
-    const attempt = run.wakeAttempt ?? 1;
+    const attempt = o.hosts.wakeAttempt.get(h) || 1;
     if (attempt <= this.c.wake[h]!.retries) {
       this.wake(h, attempt + 1);
       return;
     }
-    this.edit(h).phase = 'wake-failed';
+    o.hosts.phase.set(h, WAKE_FAILED);
     o.wakeFailures++;
     this.emit({ type: 'host-wake-failed', outage: o.id, host: this.c.hostIds[h]!, attempts: attempt });
     this.restored(h, true);
@@ -1446,18 +1413,17 @@ class Step {
   private restored(first: number, failedFirst: boolean): void {
     const o = this.o!;
     const c = this.c;
+    const t = o.hosts;
     const skipDependents = this.plan.restore.onWakeFailure === 'skip-dependents';
     const stack: Array<[number, boolean]> = [[first, failedFirst]];
     while (stack.length > 0) {
       const [h, failed] = stack.pop()!;
       o.restorePending--;
       for (const d of c.restoreDependents[h]!) {
-        const run = o.hosts.get(d);
-        if (run.phase !== 'restore-wait') continue;
+        if (t.phase.get(d) !== RESTORE_WAIT) continue;
+        t.waitFor.set(d, t.waitFor.get(d) - 1);
         if (failed && skipDependents) {
-          const next = this.edit(d);
-          next.phase = 'skipped';
-          next.waitFor--;
+          t.phase.set(d, SKIPPED);
           this.emit({
             type: 'host-restore-skipped',
             outage: o.id,
@@ -1466,7 +1432,6 @@ class Step {
           });
           stack.push([d, true]);
         } else {
-          this.edit(d).waitFor--;
           o.wakeable.push(d);
         }
       }
@@ -1480,17 +1445,16 @@ class Step {
   }
 
   private open(outage: OutageState): Working {
-    const timers = new Map<string, { head: number; items: PVecDraft<readonly [number, number]> }>();
+    const timers = new Map<string, TimerDraft>();
     for (const [key, q] of Object.entries(outage.timers))
-      timers.set(key, { head: q.head, items: new PVecDraft(q.items) });
+      timers.set(key, { head: q.head, at: new PVecDraft(q.at), host: new PVecDraft(q.host) });
     return working(
       outage,
       // Four or so small objects: copied up front so that the step may change them in place.
       outage.ups.map((u) => ({ ...u })),
-      new PVecDraft(outage.hosts),
+      new HostTableDraft(outage.hosts),
       new PVecDraft(outage.classes),
       timers,
-      new Uint8Array(outage.hosts.size),
       false,
     );
   }
@@ -1502,18 +1466,18 @@ class Step {
       const kind = key.slice(0, key.indexOf(':'));
       // Drop entries that no longer matter (acknowledged before their deadline), then empty queues.
       let head = q.head;
-      while (head < q.items.length) {
-        const [at, h] = q.items.get(head);
-        if (this.timerValid(kind, at, h)) break;
+      while (head < q.at.length) {
+        if (this.timerValid(kind, q.at.get(head), q.host.get(head))) break;
         head++;
       }
-      if (head >= q.items.length) continue;
-      const items = q.items.finish();
+      if (head >= q.at.length) continue;
+      const at = q.at.finish();
+      const host = q.host.finish();
       // Compact a queue once most of it is spent, so a long outage does not carry its history.
       timers[key] =
-        head >= 64 && head * 2 >= items.size
-          ? { head: 0, items: pvecOf(pvecToArray(items).slice(head)) }
-          : { head, items };
+        head >= 64 && head * 2 >= at.size
+          ? { head: 0, at: pvecOf(pvecSlice(at, head)), host: pvecOf(pvecSlice(host, head)) }
+          : { head, at, host };
     }
     const outage: OutageState = {
       id: w.id,
@@ -1536,6 +1500,13 @@ class Step {
   }
 }
 
+/** `n` zeros, in an array without holes (see `PVecDraft`). */
+function zeros(n: number): number[] {
+  const items: number[] = [];
+  for (let i = 0; i < n; i++) items.push(0);
+  return items;
+}
+
 const timerKeys = new Map<number, string>();
 /** `shutdown:180000`: one interned string per kind and length. */
 function timerKey(kind: string, lengthMs: number): string {
@@ -1549,27 +1520,29 @@ function timerKey(kind: string, lengthMs: number): string {
 }
 
 /** Down, past its deadline, or possibly never back from an earlier wake-up. */
-function mayBeDown(run: HostRun): boolean {
-  return (
-    isSettled(run.phase) || (run.unverified === true && (run.phase === 'idle' || run.phase === 'cancelled'))
-  );
+function mayBeDown(t: HostTableDraft, h: number): boolean {
+  const phase = t.phase.get(h);
+  return isSettled(phase) || ((t.flags.get(h) & UNVERIFIED) !== 0 && (phase === IDLE || phase === CANCELLED));
 }
 
-/** A host's run at the start of an outage that follows `previous` (power failed again). */
-function carry(previous: HostRun, now: number): HostRun {
-  if (isCarriedDown(previous.phase)) {
-    return { phase: 'down', waitFor: 0, how: 'carried', downAt: previous.downAt ?? now };
+/**
+ * Host h's run at the start of an outage that follows `previous` (power failed again), written
+ * into `next`, which holds h idle.
+ */
+function carry(previous: HostTableDraft, next: HostTableDraft, h: number, now: number): void {
+  const phase = previous.phase.get(h);
+  if (isCarriedDown(phase)) {
+    const downAt = previous.downAt.get(h);
+    next.phase.set(h, DOWN);
+    next.how.set(h, CARRIED);
+    next.downAt.set(h, downAt === NONE ? now : downAt);
+  } else if (isInFlight(phase)) {
+    // Still going down: everything but what it waits for, which the new outage counts afresh.
+    next.copyHost(previous, h);
+    next.held.set(h, 0);
+  } else if (phase === WAKING || (previous.flags.get(h) & UNVERIFIED && phase !== UP)) {
+    next.flags.set(h, UNVERIFIED);
   }
-  if (previous.phase === 'commanded' || previous.phase === 'cancelling' || previous.phase === 'triggered') {
-    const run = copyRun(previous);
-    run.waitFor = 0;
-    if (run.held !== undefined) delete run.held;
-    return run;
-  }
-  if (previous.phase === 'waking' || (previous.unverified && previous.phase !== 'up')) {
-    return { phase: 'idle', waitFor: 0, unverified: true };
-  }
-  return { phase: 'idle', waitFor: 0 };
 }
 
 export function describeTrigger(trigger: Trigger, source: string): string {
@@ -1614,7 +1587,7 @@ export function nextWakeAt(state: EngineState): number | undefined {
       consider(source.onBatterySince + s.debounce * 1000);
   }
   if (outage) {
-    for (const q of Object.values(outage.timers)) consider(pvecGet(q.items, q.head)[0]);
+    for (const q of Object.values(outage.timers)) consider(pvecGet(q.at, q.head));
     const onLine = Object.keys(outage.sources).map((id) => state.sources[id]);
     const allOnLine = onLine.every((x) => x?.onLineSince !== undefined && x.lostSince === undefined);
     const since = allOnLine ? Math.max(...onLine.map((x) => x!.onLineSince!)) : undefined;
@@ -1637,5 +1610,12 @@ export function nextWakeAt(state: EngineState): number | undefined {
 export function hostRuns(state: EngineState): Map<string, HostRun> {
   const outage = state.outage;
   if (!outage) return new Map();
-  return new Map(state.plan.hosts.map((h, i) => [h.id, pvecGet(outage.hosts, i)]));
+  return new Map(state.plan.hosts.map((h, i) => [h.id, readRun(outage.hosts, i, h.id, outage.id)]));
+}
+
+/** One host's state in the running outage (undefined without an outage, or for an unknown host). */
+export function hostRun(state: EngineState, hostId: string): HostRun | undefined {
+  const outage = state.outage;
+  const h = outage && compilePlan(state.plan).hostIndex.get(hostId);
+  return outage && h !== undefined ? readRun(outage.hosts, h, hostId, outage.id) : undefined;
 }

@@ -1,5 +1,5 @@
 import { type BatteryModel, fitBatteryModel, runtimeAt } from './battery.ts';
-import { budgetTable, type DurationHistory, ownEntry } from './budget.ts';
+import { budgetTable, type DurationHistory, learnedInPlanOrder, ownEntry } from './budget.ts';
 import { compilePlan, triggersOf } from './compile.ts';
 import type { Plan } from './plan.ts';
 import type { PlanError } from './schema-errors.ts';
@@ -43,7 +43,7 @@ export interface FeasibilityReport {
  */
 export function checkFeasibility(plan: Plan, options: FeasibilityOptions = {}): FeasibilityReport {
   const c = compilePlan(plan);
-  const table = budgetTable(c, options.history ?? {});
+  const table = budgetTable(c, learnedInPlanOrder(plan, options.history ?? {}));
   const result: FeasibilityReport = { ok: true, ups: [], errors: [], warnings: [] };
   const margin = plan.settings.budget.margin;
 

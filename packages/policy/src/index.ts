@@ -5,6 +5,8 @@ export {
   type DurationHistory,
   estimateRuntime,
   expectedDuration,
+  type LearnedDurations,
+  learnedInPlanOrder,
   p95,
 } from './budget.ts';
 export { type CompiledPlan, compilePlan, indexPlan, type PlanIndex, triggersOf } from './compile.ts';
@@ -13,11 +15,10 @@ export {
   type EngineAction,
   type EngineEvent,
   type EngineState,
-  type HostPhase,
-  type HostRun,
-  type HostStep,
+  hostRun,
   hostRuns,
   initialState,
+  learnedDurations,
   nextWakeAt,
   type OutageOutcome,
   type OutageState,
@@ -27,6 +28,7 @@ export {
   step,
   stepMany,
   type UpsRun,
+  upgradeState,
 } from './engine.ts';
 export {
   checkFeasibility,
@@ -34,6 +36,7 @@ export {
   type FeasibilityReport,
   type UpsFeasibility,
 } from './feasibility.ts';
+export type { HostPhase, HostRun, HostStep, HostTable } from './host-table.ts';
 export { planJsonSchema } from './json-schema.ts';
 export {
   type BatterySample,

@@ -22,20 +22,26 @@ export function pvecGet<T>(vec: PVec<T>, i: number): T {
   return vec.chunks[i >>> SHIFT]![i & MASK]!;
 }
 
-export function pvecToArray<T>(vec: PVec<T>): T[] {
-  return vec.chunks.flat() as T[];
+/** The items from `start` on, in a new array. */
+export function pvecSlice<T>(vec: PVec<T>, start: number): T[] {
+  const items: T[] = [];
+  for (let i = start; i < vec.size; i++) items.push(pvecGet(vec, i));
+  return items;
 }
 
 /**
  * Copy-on-write editing of a vector during one step: each chunk is copied at most once, however
  * many of its items change. `finish()` returns the original vector when nothing changed.
+ * Chunks keep the elements kind of the arrays they were made from: give `pvecOf` arrays without
+ * holes (a push loop, not `map` or `new Array(n)`), so that the engine's reads see few kinds.
+ * Use it for numbers, and `TextDraft` for strings (see `pvecGetText`).
  */
 export class PVecDraft<T> {
   /** The draft's chunks once one was changed: a chunk still `===` the base's is not copied yet. */
-  private chunks: T[][] | undefined;
+  protected chunks: T[][] | undefined;
   private size: number;
 
-  constructor(private readonly base: PVec<T>) {
+  constructor(protected readonly base: PVec<T>) {
     this.size = base.size;
   }
 
@@ -67,7 +73,7 @@ export class PVecDraft<T> {
     return this.chunks;
   }
 
-  private writable(c: number): T[] {
+  protected writable(c: number): T[] {
     const chunks = this.outer();
     const chunk = chunks[c]!;
     // Chunks past the base's were made by this draft.
@@ -75,5 +81,27 @@ export class PVecDraft<T> {
     const copy = chunk.slice();
     chunks[c] = copy;
     return copy;
+  }
+}
+
+/**
+ * A vector of strings reads and writes its items with code of its own, the same as `pvecGet` and
+ * `PVecDraft`'s: V8 keeps type feedback per function, and optimized code that reads or writes
+ * arrays of numbers and arrays of strings at one site turns the number arrays into arrays of
+ * boxed values (a double stored in one then allocates, and every read unboxes).
+ */
+export function pvecGetText(vec: PVec<string>, i: number): string {
+  return vec.chunks[i >>> SHIFT]![i & MASK]!;
+}
+
+/** A draft of strings (see `pvecGetText`). */
+export class TextDraft extends PVecDraft<string> {
+  override get(i: number): string {
+    const chunks = this.chunks ?? (this.base.chunks as string[][]);
+    return chunks[i >>> SHIFT]![i & MASK]!;
+  }
+
+  override set(i: number, value: string): void {
+    this.writable(i >>> SHIFT)[i & MASK] = value;
   }
 }

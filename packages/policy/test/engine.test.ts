@@ -1,15 +1,31 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { copyRun } from '../src/engine.ts';
+import {
+  ACKNOWLEDGED,
+  HostTableDraft,
+  idleTable,
+  POWERING_OFF,
+  RELEASED,
+  readRun,
+  UNVERIFIED,
+  WAKING,
+} from '../src/host-table.ts';
 import {
   budgetTable,
   compilePlan,
+  type EngineAction,
+  type EngineEvent,
   type EngineState,
   type HostRun,
+  hostRuns,
   initialState,
+  learnedDurations,
+  learnedInPlanOrder,
   nextWakeAt,
   prepare,
   step,
+  upgradeState,
 } from '../src/index.ts';
 import { Driver, plan, reading } from './driver.ts';
 
@@ -305,8 +321,9 @@ describe('triggers', () => {
     const history = Object.fromEntries(
       Array.from({ length: 60 }, (_, k) => [`h${k * 5}`, [k % 3, 12.5, (k % 4) * 0.3]]),
     );
-    const c = compilePlan(plan({ ups: [{ id: 'ups' }], hosts }));
-    const table = budgetTable(c, history);
+    const p = plan({ ups: [{ id: 'ups' }], hosts });
+    const table = budgetTable(compilePlan(p), learnedInPlanOrder(p, history));
+    const c = compilePlan(p);
     assert.equal(table.order.length, 2);
     for (const [k, order] of table.order.entries()) {
       const members = c.classes[k]!.hosts;
@@ -326,7 +343,7 @@ describe('triggers', () => {
       .set('ups', OL)
       .until(400_000);
     assert.equal(ended.actions('outage-ended')[0]?.[1].outcome, 'restored');
-    assert.deepEqual(ended.state.history, { app: [7], hypervisor: [7], nas: [7], ctl: [7] });
+    assert.deepEqual(learnedDurations(ended.state), { app: [7], hypervisor: [7], nas: [7], ctl: [7] });
   });
 
   test('a host and a UPS may be called `constructor`, like a property every object inherits', () => {
@@ -369,7 +386,7 @@ describe('triggers', () => {
       ['other'],
     );
     assert.equal(d.actions('outage-ended')[0]?.[1].outcome, 'restored');
-    assert.deepEqual(d.state.history, { web: [7] });
+    assert.deepEqual(learnedDurations(d.state), { web: [7] });
   });
 
   test('budget estimates runtime from the depletion rate when the UPS reports none', () => {
@@ -912,8 +929,27 @@ describe('persistence', () => {
       .set('ups', OL)
       .until(20_000 + 60_000 * 5);
 
-  test('copying a host run keeps every field (a new field of HostRun fails to compile here until it is listed)', () => {
-    const run: Required<HostRun> = {
+  test('a host run read from the table reports every field (a new field of HostRun fails to compile here until it is listed)', () => {
+    const t = new HostTableDraft(idleTable(3, () => 0));
+    const h = 1;
+    t.phase.set(h, WAKING);
+    t.waitFor.set(h, 1);
+    t.held.set(h, 1);
+    t.trigger.set(h, 'ups on battery for 10 s');
+    t.triggeredAt.set(h, 1);
+    t.command.set(h, 'outage-1');
+    t.commandedAt.set(h, 2);
+    t.deadline.set(h, 3);
+    t.lastStep.set(h, POWERING_OFF);
+    t.downAt.set(h, 4);
+    t.how.set(h, ACKNOWLEDGED);
+    t.flags.set(h, RELEASED | UNVERIFIED);
+    t.cancel.set(h, 'outage-1');
+    t.wakeAttempt.set(h, 1);
+    t.wakeDeadline.set(h, 5);
+    t.upAt.set(h, 6);
+    const table = t.finish();
+    const expected: Required<HostRun> = {
       phase: 'waking',
       waitFor: 1,
       held: 1,
@@ -927,16 +963,40 @@ describe('persistence', () => {
       how: 'acknowledged',
       released: true,
       cancelId: 'outage-1:app:cancel',
-      wakeId: 'outage-1:app:wake:1',
+      wakeId: 'outage-2:app:wake:1',
       wakeAttempt: 1,
       wakeDeadline: 5,
       upAt: 6,
       unverified: true,
     };
-    const copy = copyRun(run);
-    assert.notEqual(copy, run);
-    assert.deepEqual(copy, run);
-    assert.deepEqual(copyRun({ phase: 'idle', waitFor: 0 }), { phase: 'idle', waitFor: 0 });
+    assert.deepEqual(readRun(table, h, 'app', 'outage-2'), expected);
+    assert.deepEqual(readRun(table, 0, 'other', 'outage-2'), { phase: 'idle', waitFor: 0 });
+    // The table is plain JSON.
+    assert.deepEqual(readRun(JSON.parse(JSON.stringify(table)), h, 'app', 'outage-2'), expected);
+  });
+
+  test('a state journaled by the previous version (runs as objects, history by id) carries on as that version did', () => {
+    // Written by the engine of commit c1b4acf, mid-outage (a host down, one commanded under the
+    // hold fallback, one waiting for it): its state, the events that followed and its answers.
+    const legacy = JSON.parse(
+      readFileSync(new URL('fixtures/legacy-state.json', import.meta.url), 'utf8'),
+    ) as {
+      state: EngineState & { outage: { hosts: { chunks: HostRun[][] } } };
+      after: Array<{ at: number; event: EngineEvent }>;
+      answers: EngineAction[][];
+    };
+    const upgraded = upgradeState(legacy.state);
+    assert.deepEqual(learnedDurations(upgraded), { app: [12, 14], db: [40], nas: [25] });
+    assert.deepEqual([...hostRuns(upgraded).values()], legacy.state.outage.hosts.chunks.flat());
+    assert.equal(upgradeState(upgraded), upgraded, 'a current state is left as it is');
+    let state = upgraded;
+    const answers = legacy.after.map(({ at, event }) => {
+      const r = step(state, event, at);
+      state = r.state;
+      return r.actions;
+    });
+    assert.deepEqual(answers, legacy.answers);
+    assert.ok(legacy.answers.flat().some((a) => a.type === 'outage-ended'));
   });
 
   test('a restart (JSON round trip) at every step of an outage changes nothing', () => {

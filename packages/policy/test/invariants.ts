@@ -1,4 +1,5 @@
-import type { EngineState, Plan } from '../src/index.ts';
+import type { TimerQueue } from '../src/engine.ts';
+import { type EngineState, hostRuns, type Plan } from '../src/index.ts';
 import { pvecGet } from '../src/pvec.ts';
 import type { TraceStep } from './arbitraries.ts';
 
@@ -221,7 +222,8 @@ export function auditState(state: EngineState): string[] {
   if (!o) return [];
   const problems: string[] = [];
   const plan = state.plan;
-  const runs = plan.hosts.map((_, i) => pvecGet(o.hosts, i));
+  const byId = hostRuns(state);
+  const runs = plan.hosts.map((h) => byId.get(h.id)!);
   const index = new Map(plan.hosts.map((h, i) => [h.id, i]));
   const managed = (i: number) => plan.hosts[i]!.kind === 'agent' || plan.hosts[i]!.kind === 'nut-client';
   const inFlight = runs.filter(
@@ -261,9 +263,7 @@ export function auditState(state: EngineState): string[] {
     if ((run.held ?? 0) !== held) problems.push(`${h.id}.held ${run.held ?? 0}, expected ${held}`);
     if (run.phase === 'commanded' || run.phase === 'cancelling') {
       const q = o.timers[`shutdown:${h.shutdown.timeout * 1000}`];
-      const items = q
-        ? Array.from({ length: q.items.size - q.head }, (_, k) => pvecGet(q.items, q.head + k))
-        : [];
+      const items = q ? queued(q) : [];
       if (!items.some(([at, x]) => x === i && at === run.deadline))
         problems.push(`${h.id} has no deadline timer`);
     }
@@ -276,17 +276,24 @@ export function auditWakeTimers(state: EngineState): string[] {
   const o = state.outage;
   if (o?.phase !== 'restore') return [];
   const problems: string[] = [];
+  const runs = hostRuns(state);
   state.plan.hosts.forEach((h, i) => {
-    const run = pvecGet(o.hosts, i);
+    const run = runs.get(h.id)!;
     if (run.phase !== 'waking') return;
     const q = o.timers[`wake:${(h.wake?.timeout ?? 300) * 1000}`];
-    const items = q
-      ? Array.from({ length: q.items.size - q.head }, (_, k) => pvecGet(q.items, q.head + k))
-      : [];
+    const items = q ? queued(q) : [];
     if (!items.some(([at, x]) => x === i && at === run.wakeDeadline))
       problems.push(`${h.id} has no wake timer`);
   });
   return problems;
+}
+
+/** A deadline queue's pending entries: [at, host index]. */
+function queued(q: TimerQueue): Array<[number, number]> {
+  return Array.from({ length: q.at.size - q.head }, (_, k) => [
+    pvecGet(q.at, q.head + k),
+    pvecGet(q.host, q.head + k),
+  ]);
 }
 
 function effectiveDependents(plan: Plan, id: string): string[] {

@@ -7,6 +7,7 @@ import {
   type HostKind,
   hostRuns,
   initialState,
+  learnedDurations,
   nextWakeAt,
   type Plan,
   readingFromNutVars,
@@ -206,7 +207,7 @@ class Drill {
     const now = Date.now();
     const id = `drill-${now.toString(36)}`;
     this.prefix = `${id}:`;
-    this.state = initialState(plan, { history: live.history });
+    this.state = initialState(plan, { history: learnedDurations(live) });
     this.startedAtVirtual = now;
     const ups = plan.ups.map((u) => {
       const reading = live.sources[u.id]?.reading;

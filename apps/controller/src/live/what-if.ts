@@ -1,5 +1,6 @@
 import {
   type EngineState,
+  learnedDurations,
   type Plan,
   type PlanError,
   runtimeAt,
@@ -88,7 +89,7 @@ export function whatIf(
     plan,
   );
   if (!scenario.ok) return { ok: false, errors: scenario.errors };
-  const result = simulate(plan, scenario.scenario, { history: context.engine.history });
+  const result = simulate(plan, scenario.scenario, { history: learnedDurations(context.engine) });
 
   const downAt = new Map(result.hosts.map((h) => [h.host, h.downAt]));
   return {

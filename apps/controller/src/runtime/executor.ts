@@ -7,6 +7,7 @@ import {
   type EngineState,
   type Host,
   type HostRun,
+  hostRun,
   hostRuns,
   type Plan,
 } from '@blackstart/policy';
@@ -376,7 +377,7 @@ export class Executor implements ActionExecutor {
 
   /** The host's current run, if it is still being woken by this wake-up. */
   private waking(host: string, wakeId: string): HostRun | undefined {
-    const run = hostRuns(this.deps.runtime.engineState).get(host);
+    const run = hostRun(this.deps.runtime.engineState, host);
     return run?.phase === 'waking' && run.wakeId === wakeId ? run : undefined;
   }
 

@@ -5,12 +5,15 @@ import {
   type EngineState,
   initialState,
   isOnBattery,
+  learnedDurations,
+  learnedInPlanOrder,
   nextWakeAt,
   type Plan,
   prepare,
   readingFromNutVars,
   stepMany,
   type UpsReading,
+  upgradeState,
 } from '@blackstart/policy';
 import type { Logger } from '../logger.ts';
 import type { NutVars, PowerSource } from '../sources/source.ts';
@@ -151,7 +154,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.executor = executor;
     const { journal, log } = this.deps;
     const { snapshot, after } = journal.recoveryRecords();
-    let state = snapshot ?? this.state;
+    // A snapshot an earlier version wrote is read in this version's form.
+    let state = snapshot ? upgradeState(snapshot) : this.state;
     const replayed: EngineAction[] = [];
     for (const r of after)
       if (r.kind === 'event' && r.event.type === 'host-progress') this.seenAcks.add(ackKey(r.event));
@@ -225,7 +229,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
 
   /** The state for a new plan between outages: what is known about the UPSes and hosts carries over. */
   private withPlan(state: EngineState, plan: Plan): EngineState {
-    const fresh = initialState(plan, { history: state.history });
+    const fresh = initialState(plan, { history: learnedDurations(state) });
     const hostIds = new Set(plan.hosts.map((h) => h.id));
     const hostsDown = state.hostsDown?.filter((h) => hostIds.has(h));
     return {
@@ -398,13 +402,13 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
    */
   learnDurations(durations: Record<string, number[]>): boolean {
     if (this.state.outage) return false;
-    const history = { ...this.state.history };
-    const known = new Set(this.state.plan.hosts.map((h) => h.id));
+    const history = learnedDurations(this.state);
     for (const [host, seconds] of Object.entries(durations)) {
-      if (!known.has(host) || seconds.length === 0) continue;
-      history[host] = [...(history[host] ?? []), ...seconds].slice(-20);
+      const past = Object.hasOwn(history, host) ? history[host]! : [];
+      if (seconds.length > 0) history[host] = [...past, ...seconds];
     }
-    this.state = { ...this.state, history };
+    // Hosts the plan does not have are left out, and each keeps its most recent runs.
+    this.state = { ...this.state, history: learnedInPlanOrder(this.state.plan, history) };
     prepare(this.state);
     this.compact();
     return true;
