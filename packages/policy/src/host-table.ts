@@ -148,47 +148,42 @@ export interface HostTable {
 }
 
 /**
- * A table of `n` idle hosts, host h waiting for `waitFor(h)` blockers. Each column holds one
- * elements kind from the start (small integers, doubles for times, or strings), never holes:
- * the engine's column reads then see three kinds in all, which V8 handles inline, where more
- * kinds make every read a generic lookup.
+ * A table of `n` idle hosts, host h waiting for `waitFor(h)` blockers. Number columns start as
+ * arrays of doubles (what the engine's writes turn arrays of small integers into anyway) and
+ * string columns as arrays of strings, none with holes: the engine's column reads then see few
+ * elements kinds, which V8 handles inline, where more make every read a generic lookup.
  */
 export function idleTable(n: number, waitFor: (h: number) => number): HostTable {
-  const integers = (value: (h: number) => number) => {
-    const a: number[] = [];
+  const numbers = (value: (h: number) => number) => {
+    const a = [0.5];
+    a.pop();
     for (let h = 0; h < n; h++) a.push(value(h));
     return pvecOf(a);
   };
-  const none = () => integers(() => NONE);
-  const times = () => {
-    // Starts as an array of doubles: times would turn an array of small integers into one.
-    const a = [0.5];
-    a.pop();
-    for (let h = 0; h < n; h++) a.push(NONE);
-    return pvecOf(a);
-  };
+  const none = () => numbers(() => NONE);
+  const zero = () => numbers(() => 0);
   const strings = () => {
     const a: string[] = [];
     for (let h = 0; h < n; h++) a.push('');
     return pvecOf(a);
   };
   return {
-    phase: integers(() => IDLE),
-    waitFor: integers(waitFor),
-    held: integers(() => 0),
+    phase: numbers(() => IDLE),
+    waitFor: numbers(waitFor),
+    held: zero(),
     trigger: strings(),
-    triggeredAt: times(),
+    triggeredAt: none(),
     command: strings(),
-    commandedAt: times(),
-    deadline: times(),
+    commandedAt: none(),
+    deadline: none(),
     lastStep: none(),
-    downAt: times(),
-    how: integers(() => 0),
-    flags: integers(() => 0),
+    downAt: none(),
+    how: zero(),
+    flags: zero(),
     cancel: strings(),
-    wakeAttempt: integers(() => 0),
-    wakeDeadline: times(),
-    upAt: times(),
+    wakeAttempt: zero(),
+    wakeDeadline: none(),
+    upAt: none(),
   };
 }
 
@@ -281,7 +276,7 @@ export const cancelIdOf = (outage: string, host: string) => `${outage}:${host}:c
 export const wakeIdOf = (outage: string, host: string, attempt: number) =>
   `${outage}:${host}:wake:${attempt}`;
 
-/** Writes a run into row h (the inverse of `readRun`; the row must hold no run yet). */
+/** Writes a run into row h, every column (the inverse of `readRun`). */
 export function writeRun(t: HostTableDraft, h: number, host: string, run: HostRun): void {
   t.phase.set(h, PHASES.indexOf(run.phase));
   t.waitFor.set(h, run.waitFor);
